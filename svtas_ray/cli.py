@@ -1,0 +1,190 @@
+"""The ``svtas-ray`` command line (also ``python -m svtas_ray``).
+
+Every sub-command's ``--help`` works without data, Ray or a GPU: heavy modules are imported inside
+the command functions. A problem with the user's input is one sentence on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+from svtas_ray.errors import SvtasError
+
+log = logging.getLogger("svtas_ray")
+
+Command = Callable[[argparse.Namespace], int]
+
+
+# --------------------------------------------------------------------------- data commands
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from svtas_ray.config import SynthConfig, apply_overrides
+    from svtas_ray.data.cache import ensure_synthetic
+    from svtas_ray.data.check import check_dataset
+    from svtas_ray.data.layout import Dataset
+    from svtas_ray.data.synthetic import PRESET_BACKGROUND
+
+    cfg = SynthConfig(
+        preset=args.preset,
+        num_videos=args.num_videos,
+        scale=args.scale,
+        seed=args.seed,
+        feature_dim=args.feature_dim,
+        videos=args.videos,
+    )
+    cfg = apply_overrides(cfg, args.set)
+    out = Path(args.out or f"data/synthetic/{cfg.preset}")
+    background = tuple(args.bg) if args.bg is not None else ("background",)
+    root = ensure_synthetic(
+        cfg, out, args.from_labels, background, overwrite=args.overwrite, progress=True
+    )
+    if args.from_labels is None:
+        background = PRESET_BACKGROUND[cfg.preset]
+    require: Literal["features", "frames"] = "frames" if cfg.videos else "features"
+    summary = check_dataset(Dataset.open(root, background), require=require)
+    print(summary.as_text())
+    return 0
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    from svtas_ray.data.check import check_dataset
+    from svtas_ray.data.layout import Dataset
+
+    ds = Dataset.open(args.root, _background(args.bg), args.features_dir)
+    summary = check_dataset(
+        ds,
+        args.split,
+        args.alignment,
+        require=args.require,
+        deep_video=args.deep,
+        progress=sys.stderr.isatty(),
+    )
+    print(summary.as_text())
+    print("ok: dataset is valid")
+    return 0
+
+
+def cmd_convert_egtea(args: argparse.Namespace) -> int:
+    from svtas_ray.data.egtea import convert_egtea
+
+    root = convert_egtea(args.rulstm, args.out, args.videos)
+    print(f"wrote {root} (check it with: svtas-ray check-data {root} --bg None)")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from svtas_ray.data.layout import Dataset
+    from svtas_ray.evaluate import prediction_videos, score_predictions
+    from svtas_ray.metrics import METRIC_NAMES, per_video_table
+    from svtas_ray.results import write_table
+
+    ds = Dataset.open(args.gt, _background(args.bg))
+    pred_dir = Path(args.pred)
+    videos = prediction_videos(ds, pred_dir, args.split)
+    pooled, per_video = score_predictions(ds, pred_dir, videos)
+    if args.out:
+        for path in write_table(per_video_table(per_video), args.out):
+            log.info("wrote %s", path)
+    if args.json:
+        print(json.dumps({"videos": len(per_video), **pooled}, indent=2))
+    else:
+        print(f"{len(per_video)} videos")
+        for name in METRIC_NAMES:
+            print(f"{name:>6} {pooled[name]:7.2f}")
+    return 0
+
+
+def _background(names: Sequence[str] | None) -> tuple[str, ...]:
+    return ("background",) if names is None else tuple(names)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="svtas-ray",
+        description="Streaming video temporal action segmentation with RL on Ray.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="write a synthetic dataset in the MS-TCN layout")
+    p.add_argument("--preset", default="gtea", choices=("gtea", "salads", "breakfast", "egtea"))
+    p.add_argument("--out", help="dataset root to write (default: data/synthetic/PRESET)")
+    p.add_argument("--num-videos", type=int, help="number of videos (default: the preset's)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiplies video lengths")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--feature-dim", type=int, default=64, help="D of the (D, T) features")
+    p.add_argument("--videos", action="store_true", help="also render videos/<video>.mp4")
+    p.add_argument(
+        "--from-labels",
+        metavar="ROOT",
+        help="keep the label sequences, mapping and splits of this dataset; synthesise the rest",
+    )
+    p.add_argument(
+        "--bg", nargs="*", help="background classes of --from-labels (default: background)"
+    )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="SynthConfig field"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace a different dataset at --out")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("check-data", help="validate a dataset and print a summary")
+    p.add_argument("root", help="dataset root in the MS-TCN layout")
+    p.add_argument("--split", type=int, help="check only this split's videos")
+    p.add_argument("--bg", nargs="*", help="background class names (default: background)")
+    p.add_argument("--features-dir", default="features", help="feature folder under the root")
+    p.add_argument(
+        "--alignment",
+        default="strict",
+        choices=("strict", "crop", "resample"),
+        help="policy when feature and label lengths differ",
+    )
+    p.add_argument(
+        "--require",
+        choices=("features", "frames"),
+        help="every video must have features (or a video file, for frames)",
+    )
+    p.add_argument("--deep", action="store_true", help="decode every frame of every video")
+    p.set_defaults(func=cmd_check_data)
+
+    p = sub.add_parser("convert-egtea", help="EGTEA Gaze+ RULSTM annotations to frame-wise labels")
+    p.add_argument("rulstm", help="folder with actions.csv, training{1,2,3}.csv, validation*.csv")
+    p.add_argument("out", help="dataset root to write")
+    p.add_argument("--videos", help="folder of <video>.mp4 (frame counts are read from them)")
+    p.set_defaults(func=cmd_convert_egtea)
+
+    p = sub.add_parser("score", help="score prediction files with Acc, Edit, F1@{10,25,50}")
+    p.add_argument("--gt", required=True, help="dataset root (mapping.txt, groundTruth/, splits/)")
+    p.add_argument("--pred", required=True, help="folder of <video>.txt predictions")
+    p.add_argument("--split", type=int, help="score the test videos of this split")
+    p.add_argument("--bg", nargs="*", help="background class names (default: background)")
+    p.add_argument("--out", help="per-video table: .parquet, .csv or .md (no suffix: all three)")
+    p.add_argument("--json", action="store_true", help="print the pooled scores as JSON")
+    p.set_defaults(func=cmd_score)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    func: Command = args.func
+    try:
+        return func(args)
+    except SvtasError as exc:
+        print(f"svtas-ray {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

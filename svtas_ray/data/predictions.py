@@ -1,0 +1,60 @@
+"""Frame-wise prediction files, in the two formats TAS codebases write.
+
+- plain: one class name per line (the ``groundTruth/`` format);
+- MS-TCN: a first line ``### Frame level recognition: ###``, then the class names separated by
+  spaces (on one or more lines), as written by the MS-TCN / ASFormer ``predict`` functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from svtas_ray.data.layout import ClassMap
+from svtas_ray.errors import DataError
+
+MSTCN_HEADER = "### Frame level recognition: ###"
+PredictionFormat = Literal["plain", "mstcn"]
+
+
+def prediction_path(pred_dir: Path, video: str) -> Path:
+    """The prediction file of ``video`` in ``pred_dir`` (``<video>.txt`` or plain ``<video>``)."""
+    for name in (f"{video}.txt", video):
+        if (pred_dir / name).is_file():
+            return pred_dir / name
+    raise DataError(f"{pred_dir / (video + '.txt')}: prediction file not found")
+
+
+def read_prediction(path: Path, classes: ClassMap) -> np.ndarray:
+    """Class ids ``(T,)`` int64 from a prediction file in either format."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise DataError(f"{path}: prediction file not found") from None
+    lines = text.splitlines()
+    if lines and lines[0].strip() == MSTCN_HEADER:
+        names = " ".join(lines[1:]).split()
+    else:
+        names = [line.strip() for line in lines]
+        while names and not names[-1]:
+            names.pop()
+    if not names:
+        raise DataError(f"{path}: prediction file is empty")
+    ids = np.empty(len(names), dtype=np.int64)
+    for t, name in enumerate(names):
+        if name not in classes:
+            raise DataError(f"{path}: frame {t}: label {name!r} is not in the dataset's mapping")
+        ids[t] = classes.id_of(name)
+    return ids
+
+
+def write_prediction(
+    path: Path, labels: np.ndarray, classes: ClassMap, fmt: PredictionFormat = "plain"
+) -> None:
+    names = [classes.names[int(i)] for i in labels]
+    if fmt == "mstcn":
+        path.write_text(MSTCN_HEADER + "\n" + " ".join(names) + "\n")
+    else:
+        path.write_text("".join(n + "\n" for n in names))

@@ -1,0 +1,97 @@
+"""Typed configs: validation, JSON round trip, dotted overrides with type conversion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from svtas_ray.config import (
+    ClipConfig,
+    DataConfig,
+    RewardConfig,
+    SynthConfig,
+    apply_overrides,
+    from_dict,
+    load,
+    save,
+    to_dict,
+)
+from svtas_ray.errors import ConfigError
+
+
+@pytest.mark.parametrize("cls", [DataConfig, ClipConfig, RewardConfig, SynthConfig])
+def test_json_round_trip_is_identity(cls: type, tmp_path: Path) -> None:
+    cfg = cls()
+    save(cfg, tmp_path / "c.json")
+    assert load(cls, tmp_path / "c.json") == cfg
+    assert from_dict(cls, to_dict(cfg)) == cfg
+
+
+def test_overrides_convert_to_annotated_types() -> None:
+    cfg = apply_overrides(
+        DataConfig(),
+        ["split=3", "background=None,SIL", "frame_size=112,96", "modality=frames"],
+    )
+    assert cfg.split == 3
+    assert cfg.background == ("None", "SIL")
+    assert cfg.frame_size == (112, 96)
+    assert cfg.modality == "frames"
+    reward = apply_overrides(RewardConfig(), ["f1_weights=[0.1, 0.2, 0.3]", "edit_weight=1"])
+    assert reward.f1_weights == (0.1, 0.2, 0.3)
+    assert reward.edit_weight == 1.0
+    synth = apply_overrides(SynthConfig(), ["num_videos=none", "videos=true"])
+    assert synth.num_videos is None and synth.videos is True
+    assert apply_overrides(DataConfig(), ["background="]).background == ()
+
+
+def test_unknown_key_names_the_key() -> None:
+    with pytest.raises(ConfigError, match="unknown config key 'clip_length'"):
+        apply_overrides(ClipConfig(), ["clip_length=3"])
+    with pytest.raises(ConfigError, match="unknown config key 'bogus'"):
+        from_dict(DataConfig, {"bogus": 1})
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("clip_len=abc", "expects an integer"),
+        ("clip_len=0", "clip_len must be >= 1"),
+        ("sample_rate=-2", "sample_rate must be >= 1"),
+        ("clip_len", "must look like key.sub=value"),
+    ],
+)
+def test_bad_values_are_one_clear_error(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(ClipConfig(), [override])
+
+
+def test_literal_fields_reject_other_values() -> None:
+    with pytest.raises(ConfigError, match="one of 'features', 'frames'"):
+        apply_overrides(DataConfig(), ["modality=pixels"])
+
+
+def test_load_reports_file_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load(DataConfig, bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load(DataConfig, tmp_path / "missing.json")
+
+
+def test_dotted_overrides_reach_nested_sections() -> None:
+    from dataclasses import dataclass, field
+
+    @dataclass(frozen=True)
+    class Outer:
+        clip: ClipConfig = field(default_factory=ClipConfig)
+        data: DataConfig = field(default_factory=DataConfig)
+
+    cfg = apply_overrides(Outer(), ["clip.clip_len=128", "data.split=2"])
+    assert cfg.clip.clip_len == 128 and cfg.data.split == 2
+    assert from_dict(Outer, to_dict(cfg)) == cfg
+    with pytest.raises(ConfigError, match=r"unknown config key 'clip\.len'"):
+        apply_overrides(Outer(), ["clip.len=3"])
+    with pytest.raises(ConfigError, match="is a section"):
+        apply_overrides(Outer(), ["clip=3"])

@@ -1,0 +1,57 @@
+"""Memory-mapped features: exact reads, and bounded memory on a 1,000,000-frame file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from svtas_ray.data.clips import ClipPlan
+from svtas_ray.data.features import FeatureSource
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def test_reads_frames_exactly(tmp_path: Path) -> None:
+    data = np.arange(6 * 50, dtype=np.float64).reshape(6, 50)
+    np.save(tmp_path / "f.npy", data)
+    source = FeatureSource(tmp_path / "f.npy", 50)
+    assert source.dim == 6
+    out = source.read(np.array([3, 4, 5]))
+    assert out.dtype == np.float32 and out.shape == (3, 6)
+    assert np.array_equal(out, data[:, 3:6].T.astype(np.float32))
+    strided = source.read(np.array([0, 10, 49, 49]))
+    assert np.array_equal(strided, data[:, [0, 10, 49, 49]].T.astype(np.float32))
+
+
+def test_million_frame_file_streams_in_bounded_memory(tmp_path: Path) -> None:
+    frames, dim = 1_000_000, 64  # 256 MB on disk, more than the allowed growth
+    path = tmp_path / "long.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(dim, frames))
+    for start in range(0, frames, 200_000):
+        stop = start + 200_000
+        out[:, start:stop] = np.arange(start, stop, dtype=np.float32)[None, :] % 1000
+    out.flush()
+    del out
+    before = _rss_mb()
+    source = FeatureSource(path, frames)
+    plan = ClipPlan(frames, clip_len=128, sample_rate=1)
+    peak, checksum = before, 0.0
+    for k in range(plan.num_clips):
+        idx, _ = plan.frames(k)
+        clip = source.read(idx)
+        checksum += float(clip[-1, 0])
+        if k % 500 == 0:
+            peak = max(peak, _rss_mb())
+    peak = max(peak, _rss_mb())
+    source.validate()  # the whole-file NaN scan is bounded too
+    peak = max(peak, _rss_mb())
+    assert checksum == sum(
+        float(min(128 * k + 127, frames - 1) % 1000) for k in range(plan.num_clips)
+    )
+    assert peak - before < 100, f"resident memory grew by {peak - before:.0f} MB"
