@@ -37,6 +37,8 @@ class DataConfig:
     """Split number N: train/test lists are read from splits/{train,test}.splitN.bundle."""
     background: tuple[str, ...] = ("background",)
     """Class names whose segments the segmental metrics drop (EGTEA: ("None",); Breakfast: ())."""
+    features_dir: str = "features"
+    """Folder under the root holding <video>.npy (e.g. 'features/UpSkel' for HA4M)."""
     modality: Literal["features", "frames"] = "features"
     """Observations are pre-extracted features (features/<video>.npy) or RGB frames (videos/)."""
     frame_size: tuple[int, int] = (64, 64)
@@ -165,6 +167,30 @@ class SynthConfig:
         _require(
             self.boundary_blur >= 1, f"synth.boundary_blur must be >= 1, got {self.boundary_blur}"
         )
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """One video = one episode of clips (envs.VideoSegmentationEnv)."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    """Which dataset, split and modality the episodes come from."""
+    clip: ClipConfig = dataclasses.field(default_factory=ClipConfig)
+    """How each video is cut into clips (one clip = one step)."""
+    reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
+    """What each step pays."""
+    part: Literal["train", "test"] = "train"
+    """Which part of the split supplies episodes."""
+    videos: tuple[str, ...] = ()
+    """An explicit subset of the part's videos (e.g. a validation subset); empty: all of them."""
+    order: Literal["random", "sequential"] = "random"
+    """'random': reset picks a video uniformly with the env's RNG; 'sequential': an ordered pass
+    over the videos (evaluation), wrapping around."""
+    context: int = 0
+    """Frames of the previous clip(s) stacked before each clip, for stateless policies (0: off)."""
+
+    def __post_init__(self) -> None:
+        _require(self.context >= 0, f"env.context must be >= 0, got {self.context}")
 
 
 # --------------------------------------------------------------------------- JSON round trip
@@ -336,6 +362,7 @@ def _coerce(value: Any, kind: Any, key: str, where: str) -> Any:
 __all__ = [
     "ClipConfig",
     "DataConfig",
+    "EnvConfig",
     "RewardConfig",
     "SynthConfig",
     "apply_overrides",
