@@ -193,6 +193,307 @@ class EnvConfig:
         _require(self.context >= 0, f"env.context must be >= 0, got {self.context}")
 
 
+@dataclass(frozen=True)
+class ModelConfig:
+    """A streaming segmenter: input encoder, temporal head, value head (svtas_ray/models/)."""
+
+    head: Literal["causal_mstcn", "brt"] = "causal_mstcn"
+    """'causal_mstcn': MS-TCN's multi-stage dilated TCN made causal (state: per-layer caches);
+    'brt': the SVTAS-RL block-recurrent transformer (attention inside the clip, memory tokens
+    across clips) with optional causal TCN refinement stages."""
+    input: Literal["features", "frames"] = "features"
+    """Clips of pre-extracted features (B, L, D) or of RGB frames (B, L, H, W, 3) uint8; must match
+    data.modality."""
+    backbone: Literal["tsm_cnn", "pretrained"] = "tsm_cnn"
+    """Frame backbone in frames mode: a small 2-D CNN with causal temporal shift trained from
+    scratch, or a larger one loaded from ``pretrained_path``."""
+    pretrained_path: str | None = None
+    """Local TorchScript file (frames (N, 3, H, W) -> (N, F)) or state dict of a tsm_cnn; nothing
+    is ever downloaded."""
+    freeze_backbone: bool = False
+    """Keep the frame backbone's weights fixed (no gradient, eval mode)."""
+    backbone_width: int = 16
+    """Channels of the tsm_cnn stem; each of its three stages doubles them."""
+    shift_div: int = 8
+    """tsm_cnn shifts 1/shift_div of the channels from the previous frame (TSM's 1/8)."""
+    embed_dim: int = 64
+    """Width of the per-frame embedding the input encoder hands to the head."""
+    input_dropout: float = 0.0
+    """Dropout on the per-frame embedding (0 = off)."""
+    hidden_dim: int = 64
+    """Channels of the TCN stages and d_model of the transformer (MS-TCN: 64)."""
+    tcn_stages: int = 4
+    """causal_mstcn: stages; stages 2+ refine the softmax of the previous one (MS-TCN: 4)."""
+    tcn_layers: int = 10
+    """Dilated residual layers per TCN stage, dilations 1, 2, 4, ... (MS-TCN: 10)."""
+    kernel_size: int = 3
+    """Temporal kernel of the dilated convolutions; a layer caches (kernel-1)*dilation frames."""
+    dropout: float = 0.5
+    """Dropout inside the TCN layers (MS-TCN's 0.5); only active in train mode."""
+    brt_blocks: int = 2
+    """brt: transformer blocks, each with its own memory tokens."""
+    brt_heads: int = 4
+    """brt: attention heads (hidden_dim must be divisible by it)."""
+    state_len: int = 16
+    """brt: memory tokens per block (the paper's state_len), each hidden_dim wide."""
+    attn_dropout: float = 0.1
+    """brt: dropout on attention weights and the feed-forward output."""
+    refine_stages: int = 2
+    """brt: causal dilated TCN stages refining the transformer's output (0 = none)."""
+    refine_layers: int = 8
+    """brt: dilated residual layers per refinement stage."""
+    value_hidden: int = 64
+    """Hidden units of the value head (mean-pooled clip features -> scalar)."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "backbone_width",
+            "embed_dim",
+            "hidden_dim",
+            "tcn_stages",
+            "tcn_layers",
+            "brt_blocks",
+            "brt_heads",
+            "state_len",
+            "value_hidden",
+        ):
+            value = getattr(self, name)
+            _require(value >= 1, f"model.{name} must be >= 1, got {value}")
+        _require(self.kernel_size >= 2, f"model.kernel_size must be >= 2, got {self.kernel_size}")
+        _require(self.shift_div >= 2, f"model.shift_div must be >= 2, got {self.shift_div}")
+        _require(
+            self.refine_stages >= 0, f"model.refine_stages must be >= 0, got {self.refine_stages}"
+        )
+        _require(
+            self.refine_layers >= 1, f"model.refine_layers must be >= 1, got {self.refine_layers}"
+        )
+        for name in ("input_dropout", "dropout", "attn_dropout"):
+            value = getattr(self, name)
+            _require(0 <= value < 1, f"model.{name} must be in [0, 1), got {value}")
+        _require(
+            self.hidden_dim % self.brt_heads == 0,
+            f"model.hidden_dim ({self.hidden_dim}) must be divisible by model.brt_heads "
+            f"({self.brt_heads})",
+        )
+        _require(
+            self.input != "frames" or self.backbone != "pretrained" or bool(self.pretrained_path),
+            "model.backbone='pretrained' needs model.pretrained_path (a local file)",
+        )
+
+
+@dataclass(frozen=True)
+class OfflineTrainConfig:
+    """An offline TAS baseline trained on whole videos (``svtas-ray baseline train``)."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    """Dataset, split and background classes (features only)."""
+    model: Literal["mstcn", "asformer", "linear"] = "mstcn"
+    """'mstcn': bidirectional multi-stage TCN (Farha & Gall 2019); 'asformer': encoder + decoders
+    with dilated local attention (Yi et al. 2021); 'linear': a frame-wise linear classifier."""
+    num_stages: int = 4
+    """mstcn: stages (4); asformer: 1 encoder + num_stages - 1 decoders (paper: 1 + 3)."""
+    num_layers: int = 10
+    """Dilated layers per stage / encoder / decoder (both papers: 10)."""
+    hidden_dim: int = 64
+    """Channels of every stage (both papers: 64)."""
+    dropout: float = 0.5
+    """Dropout inside the layers (MS-TCN: 0.5; ASFormer uses the same value)."""
+    input_dropout: float = 0.0
+    """Channel dropout on the input features (ASFormer's channel masking: 0.3; MS-TCN: none)."""
+    epochs: int = 50
+    """Passes over the training videos, one full video per step (MS-TCN on GTEA: 50)."""
+    lr: float = 5e-4
+    """Adam learning rate (MS-TCN and ASFormer: 5e-4)."""
+    weight_decay: float = 0.0
+    """Adam weight decay."""
+    smooth_weight: float = 0.15
+    """Weight of the truncated-MSE smoothing loss (MS-TCN: 0.15; 0 = cross-entropy only)."""
+    smooth_tau: float = 4.0
+    """Truncation of the smoothing loss: squared log-probability jumps are clamped to tau**2."""
+    sample_rate: int = 1
+    """Train and predict on every sample_rate-th frame (MS-TCN uses 2 on 50Salads), predictions
+    expanded back to every frame."""
+    naive_clip_len: int = 64
+    """Sampled frames per clip when the offline model is run clip by clip (naive streaming)."""
+    seed: int = 0
+    """Seed of weight init, dropout and the video order: the same seed gives the same run."""
+
+    def __post_init__(self) -> None:
+        positive = ("num_stages", "num_layers", "hidden_dim", "epochs", "sample_rate")
+        for name in (*positive, "naive_clip_len"):
+            value = getattr(self, name)
+            _require(value >= 1, f"train.{name} must be >= 1, got {value}")
+        for name in ("dropout", "input_dropout"):
+            value = getattr(self, name)
+            _require(0 <= value < 1, f"train.{name} must be in [0, 1), got {value}")
+        _require(self.lr > 0, f"train.lr must be > 0, got {self.lr}")
+        for name in ("weight_decay", "smooth_weight"):
+            value = getattr(self, name)
+            _require(value >= 0, f"train.{name} must be >= 0, got {value}")
+        _require(self.smooth_tau > 0, f"train.smooth_tau must be > 0, got {self.smooth_tau}")
+
+
+@dataclass(frozen=True)
+class AlgoConfig:
+    """Which training objective and its hyperparameters (see svtas_ray/rl/algorithms.py)."""
+
+    kind: Literal["supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td"] = "ppo"
+    """'supervised': CE + smoothing only; 'ppo': per-frame clipped ratio with GAE over clips;
+    'reinforce': Monte-Carlo returns with a value baseline; 'actor_critic': one-step TD;
+    'paper_mc' / 'paper_td': the SVTAS-RL code's dice-weighted CE, one optimiser step per chunk
+    (a video when chunk_clips covers it) / per clip."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    weight_decay: float = 0.0
+    """Adam weight decay."""
+    lr_decay: float = 1.0
+    """Multiplies the learning rate after every iteration (an ExponentialLR scheduler; 1: off)."""
+    gamma: float = 0.99
+    """Discount over clips."""
+    gae_lambda: float = 0.95
+    """GAE lambda (ppo)."""
+    clip: float = 0.2
+    """PPO epsilon of the per-frame ratio."""
+    epochs: int = 2
+    """Passes over each iteration's batch (ppo; the other kinds are on-policy: 1 pass)."""
+    minibatches: int = 1
+    """Minibatches per pass (each a subset of the chunks)."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    ce_coef: float = 1.0
+    """Weight of the auxiliary cross-entropy on the labels from info (RL kinds)."""
+    smooth_coef: float = 0.15
+    """Weight of the truncated-MSE smoothing loss (MS-TCN's 0.15)."""
+    baseline: Literal["value", "none"] = "value"
+    """Baseline of 'reinforce': the value head, or none."""
+    normalize_advantages: bool = True
+    """Standardise advantages over the batch (ppo, reinforce, actor_critic)."""
+    grad_clip: float = 1.0
+    """Global gradient-norm clip (0: off)."""
+    chunk_clips: int = 8
+    """K consecutive clips per trajectory chunk a rollout worker returns per env."""
+    bptt: int = 0
+    """Truncated BPTT: detach the memory every this many clips when replaying a chunk (0: never)."""
+
+    def __post_init__(self) -> None:
+        _require(self.lr > 0, f"algo.lr must be > 0, got {self.lr}")
+        _require(0 < self.lr_decay <= 1, f"algo.lr_decay must be in (0, 1], got {self.lr_decay}")
+        _require(0 <= self.gamma <= 1, f"algo.gamma must be in [0, 1], got {self.gamma}")
+        _require(
+            0 <= self.gae_lambda <= 1, f"algo.gae_lambda must be in [0, 1], got {self.gae_lambda}"
+        )
+        _require(self.clip > 0, f"algo.clip must be > 0, got {self.clip}")
+        _require(self.epochs >= 1, f"algo.epochs must be >= 1, got {self.epochs}")
+        _require(self.minibatches >= 1, f"algo.minibatches must be >= 1, got {self.minibatches}")
+        for name in ("weight_decay", "vf_coef", "ent_coef", "ce_coef", "smooth_coef", "grad_clip"):
+            value = getattr(self, name)
+            _require(value >= 0, f"algo.{name} must be >= 0, got {value}")
+        _require(self.chunk_clips >= 1, f"algo.chunk_clips must be >= 1, got {self.chunk_clips}")
+        _require(self.bptt >= 0, f"algo.bptt must be >= 0, got {self.bptt}")
+
+
+@dataclass(frozen=True)
+class ResourceConfig:
+    """How many Ray actors of each kind and what each reserves."""
+
+    num_workers: int = 1
+    """W rollout worker actors."""
+    envs_per_worker: int = 4
+    """E environments stepped together (batched inference) inside each rollout worker."""
+    num_learners: int = 1
+    """L learner actors; L > 1 averages gradients over a torch.distributed group (gloo/nccl)."""
+    gpus_per_learner: float = 0.0
+    """GPUs each learner reserves (0: CPU); with a GPU the learner uses bf16 autocast."""
+    gpus_per_worker: float = 0.0
+    """GPUs each rollout worker reserves (for heavy frame backbones)."""
+    cpus_per_worker: float = 1.0
+    """CPUs each rollout worker reserves."""
+    cpus_per_learner: float = 1.0
+    """CPUs each learner reserves."""
+    rollout_resource: str = ""
+    """A custom node resource rollout workers require 0.01 of (e.g. 'rollout_node'); '': none."""
+    torch_threads: int = 1
+    """torch intra-op threads in each actor (1 avoids oversubscribing small machines)."""
+    num_cpus: int | None = None
+    """CPUs of the embedded cluster started when RAY_ADDRESS is unset (None: all)."""
+
+    def __post_init__(self) -> None:
+        for name in ("num_workers", "envs_per_worker", "num_learners", "torch_threads"):
+            value = getattr(self, name)
+            _require(value >= 1, f"resources.{name} must be >= 1, got {value}")
+        for name in ("gpus_per_learner", "gpus_per_worker", "cpus_per_worker", "cpus_per_learner"):
+            value = getattr(self, name)
+            _require(value >= 0, f"resources.{name} must be >= 0, got {value}")
+        _require(
+            self.num_cpus is None or self.num_cpus >= 1,
+            f"resources.num_cpus must be >= 1, got {self.num_cpus}",
+        )
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs; saved as config.json in its run directory."""
+
+    name: str = "gtea"
+    """Run name: the run directory is <runs_dir>/<name>/<timestamp>/."""
+    runs_dir: str = "runs"
+    """Where run directories are created."""
+    seed: int = 0
+    """Seed of the model initialisation, the environments and the validation subset."""
+    iterations: int = 20
+    """Training iterations (one rollout + one update each)."""
+    time_budget_s: float = 0.0
+    """Stop after this many seconds of training even before `iterations` (0: no budget)."""
+    eval_every: int = 5
+    """Evaluate on the validation subset every this many iterations (and after the last)."""
+    val_videos: int = 2
+    """Training videos carved out as the validation subset (model selection; never the test
+    split). 0: no validation, the best checkpoint is the last."""
+    test_at_end: bool = True
+    """Evaluate the final and best models on the test split after training."""
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    """Dataset, split and modality."""
+    clip: ClipConfig = dataclasses.field(default_factory=ClipConfig)
+    """How videos are cut into clips."""
+    reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
+    """The environment's reward."""
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    """The streaming segmenter."""
+    algo: AlgoConfig = dataclasses.field(default_factory=AlgoConfig)
+    """The objective and its hyperparameters."""
+    resources: ResourceConfig = dataclasses.field(default_factory=ResourceConfig)
+    """Actors and what they reserve."""
+
+    def __post_init__(self) -> None:
+        _require(bool(self.name.strip()), "name must not be empty")
+        _require(self.iterations >= 0, f"iterations must be >= 0, got {self.iterations}")
+        _require(self.time_budget_s >= 0, f"time_budget_s must be >= 0, got {self.time_budget_s}")
+        _require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
+        _require(self.val_videos >= 0, f"val_videos must be >= 0, got {self.val_videos}")
+        _require(
+            self.model.input == self.data.modality,
+            f"model.input ({self.model.input!r}) must match data.modality ({self.data.modality!r})",
+        )
+
+    def env(
+        self,
+        part: Literal["train", "test"] = "train",
+        videos: tuple[str, ...] = (),
+        order: Literal["random", "sequential"] = "random",
+    ) -> EnvConfig:
+        """The environment settings of this run for one part / video subset."""
+        return EnvConfig(
+            data=self.data,
+            clip=self.clip,
+            reward=self.reward,
+            part=part,
+            videos=videos,
+            order=order,
+        )
+
+
 # --------------------------------------------------------------------------- JSON round trip
 
 
@@ -360,11 +661,16 @@ def _coerce(value: Any, kind: Any, key: str, where: str) -> Any:
 
 
 __all__ = [
+    "AlgoConfig",
     "ClipConfig",
     "DataConfig",
     "EnvConfig",
+    "ModelConfig",
+    "OfflineTrainConfig",
+    "ResourceConfig",
     "RewardConfig",
     "SynthConfig",
+    "TrainConfig",
     "apply_overrides",
     "from_dict",
     "load",

@@ -146,3 +146,17 @@ def test_bad_override_key_exits_2(tmp_path: Path) -> None:
     out = run_cli("synth", "--out", str(tmp_path / "x"), "--scale", "0")
     assert out.returncode == 2
     assert "synth.scale must be > 0" in out.stderr
+
+
+def test_synth_writes_validates_and_reuses_a_dataset(tmp_path: Path) -> None:
+    out = tmp_path / "gtea"
+    args = ("synth", "--preset", "gtea", "--num-videos", "4", "--scale", "0.2", "--out", str(out))
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "videos      4" in first.stdout and "classes     11" in first.stdout
+    stamp = (out / "features").stat().st_mtime_ns
+    again = run_cli(*args)
+    assert again.returncode == 0 and (out / "features").stat().st_mtime_ns == stamp  # reused
+    other = run_cli(*args, "--seed", "1")
+    assert other.returncode == 2 and "pass --overwrite" in other.stderr
+    assert run_cli(*args, "--seed", "1", "--overwrite").returncode == 0

@@ -38,7 +38,9 @@ class DatasetSummary:
     with_videos: int
 
     def as_text(self) -> str:
-        feats = f"{self.with_features} files, D={self.feature_dim}" if self.with_features else "none"
+        feats = (
+            f"{self.with_features} files, D={self.feature_dim}" if self.with_features else "none"
+        )
         return "\n".join(
             [
                 f"dataset     {self.root}",

@@ -84,7 +84,10 @@ class ClipPlan:
         return out
 
     def expand_clip(self, slot_values: np.ndarray, k: int) -> np.ndarray:
-        """Per-slot values ``(clip_len, ...)`` of clip ``k`` to its raw frames ``(stop-start, ...)``."""
+        """Clip ``k``'s per-slot values ``(clip_len, ...)`` to its raw frames ``(n_raw, ...)``.
+
+        Padded slots are dropped (they cover no raw frame).
+        """
         start, stop = self.raw_range(k)
         offsets = np.arange(stop - start) // self.sample_rate
         return np.asarray(slot_values)[offsets]

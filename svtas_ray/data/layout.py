@@ -74,7 +74,9 @@ class ClassMap:
             try:
                 idx = int(parts[0])
             except ValueError:
-                raise DataError(f"{path}:{lineno}: class id {parts[0]!r} is not an integer") from None
+                raise DataError(
+                    f"{path}:{lineno}: class id {parts[0]!r} is not an integer"
+                ) from None
             name = parts[1].strip()
             if idx in by_id:
                 raise DataError(f"{path}:{lineno}: duplicate class id {idx}")

@@ -3,12 +3,13 @@
 decord is not fork-safe: a reader opened in one process must not be used in another (a forked
 child that decodes after its parent did can deadlock), so the reader is created on first use,
 re-created when the process id changes, and never pickled. Processes that decode should be
-spawned (Ray actors, ``AsyncVectorEnv(context="spawn")``), not forked from a decoding parent. torch is imported
-before decord (both bundle native libraries; this order is the one decord documents as safe).
+spawned (Ray actors, ``AsyncVectorEnv(context="spawn")``), not forked from a decoding parent.
+torch is imported before decord: both bundle native libraries, and this order is the safe one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,8 @@ from svtas_ray.errors import DataError
 
 
 def _decord() -> Any:
-    try:
-        import torch  # noqa: F401  (must be loaded before decord's bundled ffmpeg)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+    with contextlib.suppress(ImportError):  # torch is a dependency; loaded before decord's ffmpeg
+        import torch  # noqa: F401
     import decord
 
     decord.logging.set_level(decord.logging.ERROR)
