@@ -1,14 +1,19 @@
-"""Pre-extracted features read from memory-mapped ``(D, T)`` ``.npy`` files.
+"""Pre-extracted features of one video, read from a ``(D, T)`` ``.npy`` file in bounded memory.
 
-The file is opened with ``np.load(mmap_mode="r")``: only the pages of the frames asked for are
-read, so memory does not grow with video length (a 1,000,000-frame file streams in bounded memory).
+The header is parsed with ``np.load(mmap_mode="r")`` (so any .npy numpy writes is accepted and
+nothing is loaded), but frames are *not* read through that memory map: on current kernels a page
+fault maps a whole large page-cache folio (up to 2 MiB), so touching 128 frames of a (64, T) file
+made 109 MB resident here. Instead frames are read with positioned reads (``os.preadv``) into one
+block buffer of at most ``_BLOCK_BYTES`` that slides along the video; resident memory is that
+buffer, whatever the video length (a 1,000,000-frame file streams with < 100 MB growth: tested).
+Files up to ``_WHOLE_FILE_BYTES`` are read whole, in one call.
 """
 
 from __future__ import annotations
 
-import mmap
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -16,11 +21,10 @@ from svtas_ray.errors import DataError
 
 Alignment = Literal["strict", "crop", "resample"]
 
-_SCAN_CHUNK = 65536  # frames per block when scanning a whole file for NaN/inf
-# Pages of a memory map that were read stay in the process's resident set until unmapped. After
-# this many bytes have been read the whole map is advised away (MADV_DONTNEED: pages are dropped
-# and re-read from the page cache on the next touch), so resident memory stays bounded.
-_RELEASE_BYTES = 32 * 1024**2
+_BLOCK_BYTES = 16 * 1024**2  # the sliding block buffer (all D rows, a run of frames)
+_WHOLE_FILE_BYTES = 32 * 1024**2  # smaller files are read whole with one call
+_ROW_PAD = 16  # elements added to each row of the block buffer (see _load)
+_BAND = 512  # feature rows copied per step: keeps the transposing copy cache-friendly
 
 
 class FeatureSource:
@@ -62,12 +66,24 @@ class FeatureSource:
                     f"{self.path}: feature length {length} < label length {num_frames}; "
                     "'crop' only drops trailing feature frames, it never pads"
                 )
-        self._array = array
         self.dim = int(dim)
         self.num_frames = int(num_frames)
         self._feat_len = int(length)
         self._alignment = alignment
-        self._bytes_since_release = 0
+        self._dtype = array.dtype
+        self._fortran = bool(array.flags.f_contiguous and not array.flags.c_contiguous)
+        self._data_offset = int(array.offset)
+        del array  # the header is all we take from the memory map
+        nbytes = self.dim * self._feat_len * self._dtype.itemsize
+        row_bytes = self.dim * self._dtype.itemsize
+        self._block = (
+            self._feat_len
+            if nbytes <= _WHOLE_FILE_BYTES
+            else max(64, min(self._feat_len, _BLOCK_BYTES // row_bytes))
+        )
+        self._fd: int | None = None
+        self._buf = np.empty((self.dim, 0), dtype=self._dtype)  # frames [_b0, _b0 + width)
+        self._b0 = 0
 
     def feature_index(self, frames: np.ndarray) -> np.ndarray:
         """Feature-file frame indices for label frame indices ``frames``."""
@@ -83,38 +99,74 @@ class FeatureSource:
         idx = self.feature_index(np.asarray(frames, dtype=np.int64))
         if idx.size and (idx.min() < 0 or idx.max() >= self._feat_len):
             raise IndexError(f"{self.path}: frame index out of range 0..{self.num_frames - 1}")
-        if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
-            block = self._array[:, idx[0] : idx[-1] + 1]  # contiguous: one slice, no fancy copy
+        out = np.empty((idx.size, self.dim), dtype=np.float32)
+        if idx.size == 0:
+            return out
+        lo, hi = int(idx.min()), int(idx.max()) + 1
+        if lo < self._b0 or hi > self._b0 + self._buf.shape[1]:
+            width = min(self._feat_len - lo, max(self._block, hi - lo))
+            self._buf, self._b0 = self._load(lo, width), lo
+        rel = idx - self._b0
+        step = int(rel[1] - rel[0]) if rel.size > 1 else 1
+        if step > 0 and np.all(np.diff(rel) == step):
+            block = self._buf[:, rel[0] : rel[-1] + 1 : step]  # evenly spaced: a view, no gather
         else:
-            block = self._array[:, idx]
-        out = np.ascontiguousarray(block.T, dtype=np.float32)
-        self._account(out.size * self._array.itemsize)
+            block = self._buf[:, rel]
+        for row in range(0, self.dim, _BAND):
+            out[:, row : row + _BAND] = block[row : row + _BAND].T
         if not np.isfinite(out).all():
             bad = int(idx[np.flatnonzero(~np.isfinite(out).all(axis=1))[0]])
             raise DataError(f"{self.path}: NaN or inf in features at frame {bad}")
         return out
 
     def validate(self) -> None:
-        """Scan the whole file in blocks for NaN/inf (bounded memory)."""
-        for start in range(0, self._feat_len, _SCAN_CHUNK):
-            block = np.asarray(self._array[:, start : start + _SCAN_CHUNK])
+        """Scan the whole file block by block for NaN/inf (bounded memory)."""
+        for start in range(0, self._feat_len, self._block):
+            block = self._load(start, min(self._block, self._feat_len - start))
             finite = np.isfinite(block).all(axis=0)
-            self._account(block.nbytes)
             if not finite.all():
                 bad = start + int(np.flatnonzero(~finite)[0])
                 raise DataError(f"{self.path}: NaN or inf in features at frame {bad}")
 
-    def _account(self, nbytes: int) -> None:
-        self._bytes_since_release += nbytes
-        if self._bytes_since_release >= _RELEASE_BYTES:
-            self._bytes_since_release = 0
-            mm = getattr(self._array, "_mmap", None)
-            if mm is not None and hasattr(mm, "madvise"):
-                mm.madvise(mmap.MADV_DONTNEED)
+    def _load(self, start: int, width: int) -> np.ndarray:
+        """Feature-file frames [start, start + width) of every row, ``(D, width)``."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        item = self._dtype.itemsize
+        if self._fortran:  # frames are contiguous on disk: one read
+            frames = np.empty((width, self.dim), dtype=self._dtype)
+            self._pread(frames, self._data_offset + start * self.dim * item)
+            return frames.T
+        if width == self._feat_len:  # the whole (D, T) array: one read
+            whole = np.empty((self.dim, width), dtype=self._dtype)
+            self._pread(whole, self._data_offset)
+            return whole
+        # Rows are padded so their stride is not a power of two: the transposing copy in read()
+        # walks down columns, and 8 KiB strides made every access collide in the same cache sets.
+        buf = np.empty((self.dim, width + _ROW_PAD), dtype=self._dtype)[:, :width]
+        for d in range(self.dim):  # one run of frames per feature row
+            self._pread(buf[d], self._data_offset + (d * self._feat_len + start) * item)
+        return buf
+
+    def _pread(self, target: np.ndarray, offset: int) -> None:
+        assert self._fd is not None
+        got = os.preadv(self._fd, [memoryview(target).cast("B")], offset)  # type: ignore[arg-type]
+        if got != target.nbytes:
+            raise DataError(f"{self.path}: file is truncated (short read at byte {offset})")
 
     def close(self) -> None:
-        """Drop the memory map (reopen by constructing a new source)."""
-        mm = getattr(self._array, "_mmap", None)
-        self._array = np.empty((0, 0), dtype=np.float32)
-        if mm is not None:
-            mm.close()
+        """Release the file and the block buffer (the source reopens itself if read again)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._buf, self._b0 = np.empty((self.dim, 0), dtype=self._dtype), 0
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None:
+            self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # File descriptors and buffers never cross processes: the receiver opens its own.
+        state = {**self.__dict__, "_fd": None, "_b0": 0}
+        state["_buf"] = np.empty((self.dim, 0), dtype=self._dtype)
+        return state
