@@ -171,6 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="per-video table: .parquet, .csv or .md (no suffix: all three)")
     p.add_argument("--json", action="store_true", help="print the pooled scores as JSON")
     p.set_defaults(func=cmd_score)
+
+    from svtas_ray.baseline import add_parser as add_baseline_parser
+    from svtas_ray.train_cli import add_parsers as add_train_parsers
+
+    add_train_parsers(sub)
+    add_baseline_parser(sub)
     return parser
 
 

@@ -64,7 +64,8 @@ def test_dice_on_hard_predictions_averages_present_classes():
     assert clip_dice(pred, labels, 3) == pytest.approx((2 / 3 + 0.8) / 2, abs=1e-5)
     assert clip_dice(pred, labels, 3, over="all") == pytest.approx((2 / 3 + 0.8 + 1) / 3, abs=1e-5)
     reward = Reward(RewardConfig(kind="dice"), num_classes=3)
-    assert reward(pred, labels) == pytest.approx(2.0 ** ((2 / 3 + 0.8) / 2) - 1.0, abs=1e-5)
+    # defaults follow the SVTAS-RL code: beta_1 ** dice - beta_2 with beta_1 = 4, beta_2 = -1
+    assert reward(pred, labels) == pytest.approx(4.0 ** ((2 / 3 + 0.8) / 2) + 1.0, abs=1e-5)
 
 
 def test_dice_upstream_averages_all_classes_so_absent_soft_classes_pull_it_down():
@@ -85,7 +86,7 @@ def test_dice_excludes_masked_frames():
     reward = Reward(RewardConfig(kind="dice"), num_classes=3)
     probs = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
     got = reward([0, 1, 2], [0, 1, 0], mask=[True, True, False], probs=probs)
-    assert got == pytest.approx(2.0**1.0 - 1.0)
+    assert got == pytest.approx(4.0**1.0 + 1.0)
 
 
 def test_accuracy_reward_is_the_clip_accuracy_over_unmasked_frames():

@@ -1,0 +1,170 @@
+"""The training objectives (``algo.kind``): one ``match`` from a replayed chunk to a loss.
+
+A learner replays each chunk from its stored start state, clip by clip, carrying the memory
+(:func:`replay`), then :func:`loss` turns the replay into the objective of ``algo.kind``:
+
+- ``supervised``: ``ce_coef``·CE + ``smooth_coef``·smoothing on the labels only.
+- ``ppo``: per-frame clipped ratio with the clip's GAE advantage; value loss; entropy bonus.
+- ``reinforce``: Monte-Carlo returns (bootstrapped only where a chunk cuts a video) minus the
+  behaviour value as baseline.
+- ``actor_critic``: one-step TD advantages from the value head.
+- ``paper_mc`` / ``paper_td``: the SVTAS-RL code's CE weighted by the no-grad dice reward
+  β1**dice + β2; one optimiser step per chunk / per clip (:func:`windows`).
+
+Every RL kind adds the supervised terms with weights ``ce_coef`` and ``smooth_coef``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from svtas_ray.config import AlgoConfig, RewardConfig
+from svtas_ray.rl import losses
+from svtas_ray.rl.batch import TorchChunk
+from svtas_ray.rl.policy import State, detach, forward, reset_rows
+
+RL_KINDS = ("ppo", "reinforce", "actor_critic")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Per-clip advantages and value targets, computed once from the behaviour values."""
+
+    advantages: torch.Tensor
+    """(N, K)"""
+    returns: torch.Tensor
+    """(N, K)"""
+
+
+def targets(chunk: TorchChunk, algo: AlgoConfig) -> Targets:
+    """Advantages and returns of ``chunk`` for ``algo.kind`` (zeros for kinds that need none)."""
+    r, v, d, last = chunk.rewards, chunk.values, chunk.dones, chunk.last_value
+    match algo.kind:
+        case "ppo":
+            adv, ret = losses.gae(r, v, d, last, algo.gamma, algo.gae_lambda)
+        case "reinforce":
+            ret = losses.discounted_returns(r, d, last, algo.gamma)
+            adv = ret - v if algo.baseline == "value" else ret.clone()
+        case "actor_critic":
+            adv = losses.td_advantages(r, v, d, last, algo.gamma)
+            ret = adv + v
+        case _:
+            adv, ret = torch.zeros_like(r), torch.zeros_like(r)
+    if algo.kind in RL_KINDS and algo.normalize_advantages and adv.numel() > 1:
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    return Targets(adv, ret)
+
+
+def windows(algo: AlgoConfig, num_clips: int) -> list[range]:
+    """Clip ranges of a chunk that each get one optimiser step (``paper_td``: every clip)."""
+    if algo.kind == "paper_td":
+        return [range(k, k + 1) for k in range(num_clips)]
+    return [range(0, num_clips)]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The current policy's outputs on a window of clips."""
+
+    logits: list[torch.Tensor]
+    """Per stage (N, W, L, C)."""
+    values: torch.Tensor
+    """(N, W)"""
+    state: State
+    """Memory after the window."""
+
+
+def replay(
+    model: torch.nn.Module,
+    chunk: TorchChunk,
+    clips: range,
+    state: State,
+    fresh: State,
+    bptt: int = 0,
+) -> Replay:
+    """Run ``model`` over ``clips`` of every row from ``state``, resetting rows whose episode ended.
+
+    ``fresh`` is the initial state (N rows); with ``bptt > 0`` the memory is detached every
+    ``bptt`` clips (truncated backpropagation through time).
+    """
+    per_stage: list[list[torch.Tensor]] = []
+    values = []
+    for i, k in enumerate(clips):
+        out = forward(model, chunk.obs[:, k], state, chunk.masks[:, k])
+        per_stage.append(out.logits)
+        values.append(out.value)
+        state = reset_rows(out.state, chunk.dones[:, k], fresh)
+        if bptt and (i + 1) % bptt == 0:
+            state = detach(state)
+    logits = [torch.stack(stage, 1) for stage in zip(*per_stage, strict=True)]
+    return Replay(logits, torch.stack(values, 1).float(), state)
+
+
+def supervised_terms(
+    logits: list[torch.Tensor], labels: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CE and smoothing losses of per-stage logits (N, W, L, C) against labels (N, W, L)."""
+    from svtas_ray.models.losses import ce_loss, smoothing_loss
+
+    flat = [x.flatten(0, 1).float() for x in logits]
+    return ce_loss(flat, labels.flatten(0, 1)), smoothing_loss(flat, mask.flatten(0, 1))
+
+
+def loss(
+    replayed: Replay,
+    chunk: TorchChunk,
+    clips: range,
+    tgt: Targets,
+    algo: AlgoConfig,
+    reward: RewardConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The objective of ``algo.kind`` on ``clips`` of ``chunk`` and logged scalars."""
+    sl = slice(clips.start, clips.stop)
+    logits = replayed.logits[-1].float()  # (N, W, L, C): the policy is the last stage
+    mask, labels = chunk.masks[:, sl], chunk.labels[:, sl]
+    ce, smooth = supervised_terms(replayed.logits, labels, mask)
+    aux = algo.ce_coef * ce + algo.smooth_coef * smooth
+    stats = {"ce": _f(ce), "smooth": _f(smooth)}
+    adv, ret = tgt.advantages[:, sl], tgt.returns[:, sl]
+    match algo.kind:
+        case "supervised":
+            total = aux
+        case "ppo":
+            logp = losses.action_log_prob(logits, chunk.actions[:, sl])
+            policy, ps = losses.ppo_policy_loss(logp, chunk.logp[:, sl], adv, mask, algo.clip)
+            value = F.mse_loss(replayed.values, ret)
+            ent = losses.entropy(logits, mask)
+            total = policy + algo.vf_coef * value - algo.ent_coef * ent + aux
+            stats.update(
+                policy=_f(policy),
+                value=_f(value),
+                entropy=_f(ent),
+                clip_fraction=ps.clip_fraction,
+                approx_kl=ps.approx_kl,
+            )
+        case "reinforce" | "actor_critic":
+            logp = losses.action_log_prob(logits, chunk.actions[:, sl])
+            policy = losses.pg_loss(logp, adv, mask)
+            ent = losses.entropy(logits, mask)
+            use_value = algo.kind == "actor_critic" or algo.baseline == "value"
+            value = F.mse_loss(replayed.values, ret) if use_value else torch.zeros(())
+            total = policy + algo.vf_coef * value - algo.ent_coef * ent + aux
+            stats.update(policy=_f(policy), value=_f(value), entropy=_f(ent))
+        case "paper_mc" | "paper_td":
+            weight = losses.dice_scale(
+                logits, labels, mask, reward.dice_beta1, reward.dice_beta2
+            )  # (N, W) no grad
+            policy = losses.reward_weighted_ce(logits, labels, mask, weight)
+            total = policy + algo.smooth_coef * smooth
+            stats.update(policy=_f(policy), dice_weight=_f(weight.mean()))
+        case _:
+            raise ValueError(f"unknown algo.kind {algo.kind!r}")
+    stats["total"] = _f(total)
+    return total, stats
+
+
+def _f(x: torch.Tensor) -> float:
+    return float(x.detach())

@@ -1,0 +1,109 @@
+"""Trajectory chunks: what a rollout worker hands to the learners.
+
+A chunk is ``K`` consecutive clips of each of a worker's ``E`` environments (rows). Episodes may
+end inside a chunk (``dones``); the learner then resets that row's memory to the initial state
+exactly as the worker did. Arrays are numpy so that chunks travel through the object store as
+zero-copy buffers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """N rows of K clips of L frames (obs ``(N, K, L, ...)``)."""
+
+    obs: np.ndarray
+    """(N, K, L, D) float32 features or (N, K, L, H, W, 3) uint8 frames."""
+    actions: np.ndarray
+    """(N, K, L) int64 sampled class ids."""
+    logp: np.ndarray
+    """(N, K, L) float32 behaviour log-probabilities of the actions."""
+    rewards: np.ndarray
+    """(N, K) float32 reward of each clip."""
+    values: np.ndarray
+    """(N, K) float32 behaviour value estimates before each clip."""
+    labels: np.ndarray
+    """(N, K, L) int64 ground truth from info (-100 on padding)."""
+    masks: np.ndarray
+    """(N, K, L) bool valid frames."""
+    dones: np.ndarray
+    """(N, K) bool: the episode ended with this clip (memory resets after it)."""
+    last_value: np.ndarray
+    """(N,) float32 value of the observation after the chunk (bootstrap)."""
+    start_state: tuple[np.ndarray, ...]
+    """The memory at the chunk's start, batch first."""
+
+    @property
+    def rows(self) -> int:
+        return int(self.actions.shape[0])
+
+    @property
+    def clips(self) -> int:
+        return int(self.actions.shape[1])
+
+    def select(self, rows: np.ndarray) -> Chunk:
+        return Chunk(**{f.name: _take(getattr(self, f.name), rows) for f in fields(self)})  # type: ignore[arg-type]
+
+
+def _take(x: np.ndarray | tuple[np.ndarray, ...], rows: np.ndarray) -> object:
+    if isinstance(x, tuple):
+        return tuple(a[rows] for a in x)
+    return x[rows]
+
+
+def concat(chunks: Sequence[Chunk]) -> Chunk:
+    """Rows of several chunks (same K, L) as one chunk."""
+    if len(chunks) == 1:
+        return chunks[0]
+    out: dict[str, object] = {}
+    for f in fields(Chunk):
+        parts = [getattr(c, f.name) for c in chunks]
+        if f.name == "start_state":
+            out[f.name] = tuple(np.concatenate(p, 0) for p in zip(*parts, strict=True))
+        else:
+            out[f.name] = np.concatenate(parts, 0)
+    return Chunk(**out)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TorchChunk:
+    """A :class:`Chunk` as tensors on the learner's device (same fields, same shapes)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logp: torch.Tensor
+    rewards: torch.Tensor
+    values: torch.Tensor
+    labels: torch.Tensor
+    masks: torch.Tensor
+    dones: torch.Tensor
+    last_value: torch.Tensor
+    start_state: tuple[torch.Tensor, ...]
+
+    @staticmethod
+    def of(chunk: Chunk, device: torch.device | str) -> TorchChunk:
+        def t(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.array(a)).to(device)  # a writable copy of a shared buffer
+
+        kwargs: dict[str, object] = {}
+        for f in fields(Chunk):
+            value = getattr(chunk, f.name)
+            kwargs[f.name] = tuple(t(a) for a in value) if f.name == "start_state" else t(value)
+        return TorchChunk(**kwargs)  # type: ignore[arg-type]
+
+    def rows(self, index: torch.Tensor) -> TorchChunk:
+        kwargs: dict[str, object] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "start_state":
+                kwargs[f.name] = tuple(s.index_select(0, index) for s in value)
+            else:
+                kwargs[f.name] = value.index_select(0, index)
+        return TorchChunk(**kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,183 @@
+"""Learner actors: replay chunks, compute the objective, step the optimiser.
+
+With ``L > 1`` learners the gradients are averaged over a ``torch.distributed`` group (gloo on
+CPU, NCCL on GPU) after every backward pass, which is what DDP does; parameters are broadcast
+from rank 0 at set-up, so the learners' weights stay identical. Every learner makes the same
+number of optimiser steps per update (empty minibatches still join the all-reduce), otherwise the
+collective calls would not pair up.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from svtas_ray.config import TrainConfig
+from svtas_ray.rl import algorithms
+from svtas_ray.rl.batch import Chunk, TorchChunk, concat
+from svtas_ray.rl.policy import build_policy, detach, weights_to_numpy
+
+log = logging.getLogger(__name__)
+
+RowSpec = tuple[int, int] | None
+"""Rows a learner takes from a chunk: ``(start, step)`` (rows ``start::step``) or all."""
+
+
+class Learner:
+    """One learner; made a Ray actor by the trainer (``ray.remote(Learner).options(...)``)."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        num_classes: int,
+        obs_shape: tuple[int, ...],
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        torch.set_num_threads(cfg.resources.torch_threads)
+        torch.manual_seed(cfg.seed)
+        self.cfg = cfg
+        self.rank, self.world_size = rank, world_size
+        use_cuda = cfg.resources.gpus_per_learner > 0 and torch.cuda.is_available()
+        self.device = torch.device("cuda" if use_cuda else "cpu")
+        self.model = build_policy(cfg, num_classes, obs_shape).to(self.device)
+        algo = cfg.algo
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=algo.lr, weight_decay=algo.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, algo.lr_decay)
+        self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+        self.grouped = False
+
+    # ------------------------------------------------------------------ distributed set-up
+
+    def address(self) -> tuple[str, int]:
+        """An address and free port on this learner's node for the process group rendezvous."""
+        import ray
+
+        with socket.socket() as s:
+            s.bind(("", 0))
+            port = int(s.getsockname()[1])
+        return ray.util.get_node_ip_address(), port
+
+    def join_group(self, host: str, port: int) -> None:
+        """Join the learners' process group and take rank 0's parameters."""
+        backend = "nccl" if self.device.type == "cuda" else "gloo"
+        dist.init_process_group(
+            backend, init_method=f"tcp://{host}:{port}", rank=self.rank, world_size=self.world_size
+        )
+        for p in self.model.parameters():
+            dist.broadcast(p.data, src=0)
+        self.grouped = True
+
+    # ------------------------------------------------------------------ weights and state
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return weights_to_numpy(self.model)
+
+    def state(self) -> dict[str, Any]:
+        """Model, optimiser, scheduler and RNG state (tensors and plain containers only)."""
+        return {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "learner": self.generator.get_state()},
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.generator.set_state(state["rng"]["learner"])
+
+    # ------------------------------------------------------------------ update
+
+    def update(self, rows: list[RowSpec], *chunks: Chunk) -> dict[str, float]:
+        """One training update on the given chunks (Ray resolves their refs); mean stats."""
+        start = time.perf_counter()
+        parts = [
+            c if r is None else c.select(np.arange(r[0], c.rows, r[1]))
+            for c, r in zip(chunks, rows, strict=True)
+        ]
+        batch = TorchChunk.of(concat(parts), self.device)
+        algo = self.cfg.algo
+        tgt = algorithms.targets(batch, algo)
+        n = int(batch.actions.shape[0])
+        sums: dict[str, float] = defaultdict(float)
+        steps = 0
+        epochs = algo.epochs if algo.kind == "ppo" else 1
+        for _ in range(epochs):
+            order = torch.randperm(n, generator=self.generator)
+            for idx in torch.tensor_split(order, algo.minibatches):
+                for key, value in self._minibatch(batch, tgt, idx.to(self.device)).items():
+                    sums[key] += value
+                steps += 1
+        self.scheduler.step()
+        stats = {k: v / max(steps, 1) for k, v in sums.items()}
+        stats.update(
+            rows=float(n),
+            learn_s=time.perf_counter() - start,
+            lr=float(self.scheduler.get_last_lr()[0]),
+        )
+        return stats
+
+    def _minibatch(
+        self, batch: TorchChunk, tgt: algorithms.Targets, idx: torch.Tensor
+    ) -> dict[str, float]:
+        """Replay the rows ``idx`` window by window, one optimiser step per window."""
+        algo = self.cfg.algo
+        sums: dict[str, float] = defaultdict(float)
+        wins = algorithms.windows(algo, int(batch.actions.shape[1]))
+        if idx.numel() == 0:  # still join every all-reduce so the learners stay in step
+            for _ in wins:
+                self.optimizer.zero_grad(set_to_none=False)
+                self._step()
+            return sums
+        sub = batch.rows(idx)
+        sub_tgt = algorithms.Targets(tgt.advantages[idx], tgt.returns[idx])
+        state = sub.start_state
+        fresh = self.model.initial_state(int(idx.numel()), self.device)
+        for clips in wins:
+            with torch.autocast("cuda", torch.bfloat16, enabled=self.device.type == "cuda"):
+                rep = algorithms.replay(self.model, sub, clips, state, fresh, algo.bptt)
+                total, stats = algorithms.loss(rep, sub, clips, sub_tgt, algo, self.cfg.reward)
+            self.optimizer.zero_grad(set_to_none=False)
+            total.backward()
+            stats["grad_norm"] = self._step()
+            state = detach(rep.state)
+            for key, value in stats.items():
+                sums[key] += value / len(wins)
+        return sums
+
+    def _step(self) -> float:
+        """Average gradients over the group, clip them, step; returns the gradient norm."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        if self.grouped and self.world_size > 1:
+            flat = torch.cat([p.grad.reshape(-1) for p in params])  # type: ignore[union-attr]
+            dist.all_reduce(flat)
+            flat /= self.world_size
+            offset = 0
+            for p in params:
+                size = p.numel()
+                p.grad.copy_(flat[offset : offset + size].view_as(p))  # type: ignore[union-attr]
+                offset += size
+        clip = self.cfg.algo.grad_clip
+        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        self.optimizer.step()
+        return float(norm)
+
+    def close(self) -> None:
+        if self.grouped:
+            dist.destroy_process_group()
+            self.grouped = False

@@ -1,0 +1,148 @@
+"""Rollout workers: E environments, one policy copy, batched inference, trajectory chunks.
+
+A worker keeps its environments and their memory states across iterations, so a video may span
+several chunks; each chunk stores the memory at its start so a learner can replay it. Sampling is
+per frame from the last stage's logits. Evaluation runs the greedy policy over given videos.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from svtas_ray.config import TrainConfig
+from svtas_ray.metrics import METRIC_NAMES
+from svtas_ray.rl import losses
+from svtas_ray.rl.batch import Chunk
+from svtas_ray.rl.policy import (
+    build_policy,
+    forward,
+    load_numpy_weights,
+    reset_rows,
+    state_to_numpy,
+)
+
+log = logging.getLogger(__name__)
+
+SCORE_KEYS = METRIC_NAMES
+
+
+@dataclass
+class RolloutStats:
+    """What the driver needs from a rollout (small; the chunk itself goes to the learners)."""
+
+    worker: int
+    node_id: str
+    steps: int
+    """Env steps (clips) taken."""
+    frames: int
+    """Valid frames labelled."""
+    reward_sum: float
+    sample_s: float
+    episodes: list[dict[str, Any]] = field(default_factory=list)
+    """Finished episodes: video, return and the scores of ``SCORE_KEYS``."""
+
+
+class RolloutWorker:
+    """One rollout worker; made a Ray actor by the trainer (``ray.remote(RolloutWorker)``)."""
+
+    def __init__(self, cfg: TrainConfig, videos: tuple[str, ...], index: int = 0) -> None:
+        from envs.batched import VideoSegmentationBatch
+
+        torch.set_num_threads(cfg.resources.torch_threads)
+        self.cfg, self.index = cfg, index
+        n = cfg.resources.envs_per_worker
+        self.envs = VideoSegmentationBatch(cfg.env("train", videos, "random"), n)
+        self.num_classes = int(self.envs.single_action_space.nvec[0])
+        self.obs_shape = tuple(int(d) for d in self.envs.single_observation_space.shape)
+        self.model = build_policy(cfg, self.num_classes, self.obs_shape)
+        self.model.eval()
+        self.generator = torch.Generator().manual_seed(cfg.seed * 7919 + index)
+        self.obs, self.infos = self.envs.reset(seed=cfg.seed * 10_000 + index * 100)
+        self.state = self.model.initial_state(n, "cpu")
+        self._node_id = ""
+
+    def spec(self) -> tuple[int, tuple[int, ...]]:
+        """(num_classes, observation shape)."""
+        return self.num_classes, self.obs_shape
+
+    def node_id(self) -> str:
+        import ray
+
+        if not self._node_id:
+            self._node_id = str(ray.get_runtime_context().get_node_id())
+        return self._node_id
+
+    def _labels_mask(self) -> tuple[np.ndarray, np.ndarray]:
+        mask = np.stack([np.asarray(i["mask"], bool) for i in self.infos])
+        labels = np.stack([np.asarray(i["labels"], np.int64) for i in self.infos])
+        return labels, mask
+
+    @torch.no_grad()
+    def sample(self, weights: dict[str, np.ndarray], clips: int) -> tuple[Chunk, RolloutStats]:
+        """``clips`` consecutive clips of every env with the given weights."""
+        start = time.perf_counter()
+        load_numpy_weights(self.model, weights)
+        n, length = self.envs.num_envs, self.cfg.clip.clip_len
+        start_state = tuple(state_to_numpy(self.state))
+        obs_buf = np.zeros((n, clips, *self.obs_shape), dtype=self.obs.dtype)
+        act = np.zeros((n, clips, length), np.int64)
+        logp = np.zeros((n, clips, length), np.float32)
+        rew = np.zeros((n, clips), np.float32)
+        val = np.zeros((n, clips), np.float32)
+        lab = np.zeros((n, clips, length), np.int64)
+        msk = np.zeros((n, clips, length), bool)
+        done = np.zeros((n, clips), bool)
+        stats = RolloutStats(self.index, self.node_id(), 0, 0, 0.0, 0.0)
+        fresh = self.model.initial_state(n, "cpu")
+        for k in range(clips):
+            lab[:, k], msk[:, k] = self._labels_mask()
+            obs_buf[:, k] = self.obs
+            mask = torch.from_numpy(msk[:, k])
+            out = forward(self.model, torch.from_numpy(self.obs), self.state, mask)
+            logits = out.logits[-1].float()
+            probs = torch.softmax(logits, -1).flatten(0, 1)
+            actions = torch.multinomial(probs, 1, generator=self.generator).view(n, length)
+            act[:, k] = actions.numpy()
+            logp[:, k] = losses.action_log_prob(logits, actions).numpy()
+            val[:, k] = out.value.float().numpy()
+            self.obs, rew[:, k], done[:, k], _, self.infos = self.envs.step(act[:, k])
+            for info in self.infos:
+                if "final_info" in info:
+                    stats.episodes.append(episode_row(info["final_info"]))
+            self.state = reset_rows(out.state, torch.from_numpy(done[:, k]), fresh)
+            stats.steps += n
+            stats.frames += int(msk[:, k].sum())
+        _, mask_np = self._labels_mask()
+        mask = torch.from_numpy(mask_np)
+        last_value = forward(self.model, torch.from_numpy(self.obs), self.state, mask).value
+        stats.reward_sum = float(rew.sum())
+        stats.sample_s = time.perf_counter() - start
+        chunk = Chunk(
+            obs_buf, act, logp, rew, val, lab, msk, done, last_value.float().numpy(), start_state
+        )
+        return chunk, stats
+
+    def evaluate(
+        self,
+        weights: dict[str, np.ndarray],
+        part: Literal["train", "test"],
+        videos: tuple[str, ...],
+    ) -> list[dict[str, Any]]:
+        """Greedy streaming over ``videos`` (see :func:`evaluation.greedy_videos`)."""
+        from svtas_ray.rl.evaluation import greedy_videos
+
+        load_numpy_weights(self.model, weights)
+        return greedy_videos(self.model, self.cfg, part, videos)
+
+
+def episode_row(final: dict[str, Any]) -> dict[str, Any]:
+    """The driver's record of a finished episode from its terminal info."""
+    row = {"video": str(final["video"]), "return": float(final["episode_return"])}
+    row.update({k: float(final[k]) for k in SCORE_KEYS})
+    return row

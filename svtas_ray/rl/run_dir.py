@@ -1,0 +1,99 @@
+"""The run directory (DESIGN §8): config, per-iteration metrics, TensorBoard, evaluations.
+
+```
+runs/<name>/<timestamp>/
+  config.json  meta.json  metrics.parquet  summary.md  events.out.tfevents.*
+  checkpoints/{best,last}.pt   eval/<split>/per_video.{parquet,csv,md}
+```
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from svtas_ray import config as config_mod
+from svtas_ray.config import TrainConfig
+from svtas_ray.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# Metric columns and their TensorBoard names (namespaced as in cleanrl).
+TB_PREFIX = {
+    "loss_": "losses/",
+    "reward_": "charts/",
+    "episode_": "charts/",
+    "val_": "eval/",
+}
+
+
+def new_run_dir(cfg: TrainConfig) -> Path:
+    """A fresh ``<runs_dir>/<name>/<timestamp>/`` (suffixed when two runs start in one second)."""
+    base = Path(cfg.runs_dir) / cfg.name
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = base / stamp
+    i = 1
+    while path.exists():
+        path = base / f"{stamp}-{i}"
+        i += 1
+    path.mkdir(parents=True)
+    return path
+
+
+def resume_config(run_dir: str | Path) -> TrainConfig:
+    """The config saved in ``run_dir`` (a run to resume)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: not a run directory (no config.json)")
+    return config_mod.load(TrainConfig, path)
+
+
+class RunLog:
+    """Appends one metrics row per iteration to metrics.parquet and TensorBoard."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[dict[str, Any]] = []
+        table = path / "metrics.parquet"
+        if table.is_file():  # resuming: keep earlier iterations
+            self.rows = [
+                {str(k): v for k, v in r.items()} for r in pd.read_parquet(table).to_dict("records")
+            ]
+        self.writer: Any = None
+        try:
+            from tensorboardX import SummaryWriter
+
+            self.writer = SummaryWriter(str(path))
+        except ImportError:  # optional: the parquet table is the record
+            log.warning("tensorboardX is not installed; no TensorBoard events")
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        (self.path / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+    def log(self, row: dict[str, Any]) -> None:
+        it = int(row["iteration"])
+        self.rows = [r for r in self.rows if int(r["iteration"]) < it] + [row]
+        pd.DataFrame(self.rows).to_parquet(self.path / "metrics.parquet", index=False)
+        if self.writer is not None:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and key != "iteration":
+                    self.writer.add_scalar(tb_key(key), value, it)
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def tb_key(column: str) -> str:
+    """``loss_policy`` -> ``losses/policy``, ``val_edit`` -> ``eval/edit``, others -> charts/."""
+    name = column.replace("@", "_")  # TensorBoard tag names allow no '@' (f1@50 -> f1_50)
+    for prefix, namespace in TB_PREFIX.items():
+        if name.startswith(prefix):
+            return namespace + name[len(prefix) :]
+    return "charts/" + name

@@ -1,0 +1,288 @@
+"""The driver loop: rollout workers -> learners, evaluation, checkpoints, logs.
+
+One iteration: the learners' weights go out once through the object store (a ref, never pulled
+into the driver); every worker returns a trajectory chunk ref (handed to the learners as is) and
+small stats (pulled); the learners update on their shard of the chunk refs. A worker that dies is
+recreated and the iteration completes with the other workers' chunks.
+
+Model selection uses a validation subset carved from the training videos, never the test split;
+the test split is evaluated once, at the end, with the best and the last weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import ray
+from ray.exceptions import RayActorError
+
+from svtas_ray import config as config_mod
+from svtas_ray.config import TrainConfig
+from svtas_ray.data.layout import Dataset
+from svtas_ray.errors import ConfigError
+from svtas_ray.metrics import METRIC_NAMES
+from svtas_ray.rl import evaluation
+from svtas_ray.rl.checkpoint import load_checkpoint, save_checkpoint
+from svtas_ray.rl.learner import Learner, RowSpec
+from svtas_ray.rl.ray_session import init_ray
+from svtas_ray.rl.rollout import RolloutStats, RolloutWorker
+from svtas_ray.rl.run_dir import RunLog, new_run_dir, resume_config
+
+log = logging.getLogger(__name__)
+
+
+def split_videos(cfg: TrainConfig) -> tuple[list[str], list[str], list[str]]:
+    """(fit, validation, test) videos: the validation subset is drawn from the training split."""
+    ds = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
+    train = ds.split_videos(cfg.data.split, "train")
+    test = ds.split_videos(cfg.data.split, "test")
+    if cfg.val_videos >= len(train):
+        raise ConfigError(
+            f"val_videos={cfg.val_videos} leaves no training video (split {cfg.data.split} has "
+            f"{len(train)} training videos)"
+        )
+    rng = np.random.default_rng(cfg.seed)
+    val = sorted(str(v) for v in rng.choice(train, size=cfg.val_videos, replace=False))
+    return [v for v in train if v not in val], val, test
+
+
+def selection_score(scores: dict[str, float]) -> float:
+    """Model selection on validation: the mean of Acc, Edit and F1@{10,25,50}."""
+    return float(np.mean([scores[k] for k in METRIC_NAMES]))
+
+
+class Trainer:
+    """Build the actors of ``cfg`` and train; ``resume=True`` continues the run in ``run_dir``."""
+
+    def __init__(
+        self, cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = False
+    ) -> None:
+        self.cfg = cfg
+        init_ray(cfg.resources.num_cpus)
+        self.fit_videos, self.val_videos, self.test_videos = split_videos(cfg)
+        self.path = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
+        self.path.mkdir(parents=True, exist_ok=True)
+        config_mod.save(cfg, self.path / "config.json")
+        self.iteration, self.env_steps, self.best_score = 0, 0, -np.inf
+        self.worker_restarts = 0
+        res = cfg.resources
+        self.workers: list[Any] = [self._make_worker(i) for i in range(res.num_workers)]
+        self.num_classes, self.obs_shape = ray.get(self.workers[0].spec.remote())
+        learner_cls = ray.remote(Learner).options(
+            num_cpus=res.cpus_per_learner, num_gpus=res.gpus_per_learner
+        )
+        self.learners: list[Any] = [
+            learner_cls.remote(cfg, self.num_classes, self.obs_shape, r, res.num_learners)
+            for r in range(res.num_learners)
+        ]
+        if res.num_learners > 1:
+            host, port = ray.get(self.learners[0].address.remote())
+            ray.get([lrn.join_group.remote(host, port) for lrn in self.learners])
+        self.log = RunLog(self.path)
+        if resume:
+            self._restore(self.path / "checkpoints" / "last.pt")
+        self.log.write_meta(self._meta())
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: list[str] | None = None) -> Trainer:
+        """Continue the run in ``run_dir`` from its last checkpoint with its saved config."""
+        cfg = config_mod.apply_overrides(resume_config(run_dir), overrides or [])
+        return cls(cfg, run_dir, resume=True)
+
+    # ------------------------------------------------------------------ actors
+
+    def _make_worker(self, index: int) -> Any:
+        res = self.cfg.resources
+        resources = {res.rollout_resource: 0.01} if res.rollout_resource else None
+        cls = ray.remote(RolloutWorker).options(
+            num_cpus=res.cpus_per_worker, num_gpus=res.gpus_per_worker, resources=resources
+        )
+        return cls.remote(self.cfg, tuple(self.fit_videos), index)
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "ray_version": ray.__version__,
+            "worker_nodes": ray.get([w.node_id.remote() for w in self.workers]),
+            "fit_videos": self.fit_videos,
+            "val_videos": self.val_videos,
+            "test_videos": self.test_videos,
+            "num_classes": self.num_classes,
+            "obs_shape": list(self.obs_shape),
+            "worker_restarts": self.worker_restarts,
+        }
+
+    def close(self) -> None:
+        """Free the actors (the Ray cluster itself stays up)."""
+        self.log.close()
+        for actor in [*self.workers, *self.learners]:
+            ray.kill(actor)
+        self.workers, self.learners = [], []
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ loop
+
+    def train(
+        self, iterations: int | None = None, time_budget_s: float | None = None
+    ) -> dict[str, Any]:
+        """Train until ``iterations`` in total (default cfg.iterations) or the time budget."""
+        cfg = self.cfg
+        target = cfg.iterations if iterations is None else iterations
+        budget = cfg.time_budget_s if time_budget_s is None else time_budget_s
+        start = time.perf_counter()
+        row: dict[str, Any] = {}
+        while self.iteration < target and not (budget and time.perf_counter() - start > budget):
+            row = self.step()
+            last = self.iteration == target or (budget > 0 and time.perf_counter() - start > budget)
+            if self.val_videos and (self.iteration % cfg.eval_every == 0 or last):
+                scores = self.evaluate("val")
+                row.update({f"val_{k}": v for k, v in scores.items()})
+                improved = selection_score(scores) > self.best_score
+                if improved:
+                    self.best_score = selection_score(scores)
+            else:
+                improved = not self.val_videos
+            self.save(best=improved)
+            self.log.log(row)
+        return row
+
+    def step(self) -> dict[str, Any]:
+        """One iteration: sample on every worker, update every learner; the metrics row."""
+        t0 = time.perf_counter()
+        weights = self.learners[0].weights.remote()
+        calls = [
+            w.sample.options(num_returns=2).remote(weights, self.cfg.algo.chunk_clips)
+            for w in self.workers
+        ]
+        chunks, stats = [], []
+        for i, (chunk_ref, stats_ref) in enumerate(calls):
+            try:
+                stats.append(ray.get(stats_ref))
+                chunks.append(chunk_ref)
+            except RayActorError as exc:
+                log.warning("rollout worker %d died (%s); recreating it", i, type(exc).__name__)
+                self.workers[i] = self._make_worker(i)
+                self.worker_restarts += 1
+        if not chunks:
+            raise RuntimeError("every rollout worker died in this iteration")
+        t1 = time.perf_counter()
+        plan = shard(len(chunks), len(self.learners))
+        learn = ray.get(
+            [
+                lrn.update.remote(rows, *[chunks[i] for i in idx])
+                for lrn, (idx, rows) in zip(self.learners, plan, strict=True)
+            ]
+        )
+        t2 = time.perf_counter()
+        self.iteration += 1
+        return self._row(stats, learn[0], t0, t1, t2)
+
+    def _row(
+        self, stats: list[RolloutStats], learn: dict[str, float], t0: float, t1: float, t2: float
+    ) -> dict[str, Any]:
+        steps = sum(s.steps for s in stats)
+        frames = sum(s.frames for s in stats)
+        self.env_steps += steps
+        episodes = [e for s in stats for e in s.episodes]
+        row: dict[str, Any] = {
+            "iteration": self.iteration,
+            "env_steps": self.env_steps,
+            "sample_s": t1 - t0,
+            "learn_s": t2 - t1,
+            "iteration_s": t2 - t0,
+            "env_steps_per_s": steps / (t2 - t0),
+            "frames_per_s": frames / (t2 - t0),
+            "reward_mean": sum(s.reward_sum for s in stats) / max(steps, 1),
+            "episodes": len(episodes),
+            "workers": len(stats),
+            "worker_restarts": self.worker_restarts,
+        }
+        for key in ("return", *evaluation.SCORE_KEYS):
+            values = [e[key] for e in episodes if key in e]
+            if values:
+                row[f"episode_{key}"] = float(np.mean(values))
+        for key, value in learn.items():
+            name = key if key in ("lr", "rows", "grad_norm", "learn_s") else f"loss_{key}"
+            row.setdefault(name, value)
+        return row
+
+    # ------------------------------------------------------------------ evaluation, checkpoints
+
+    def evaluate(
+        self,
+        split: Literal["val", "test"],
+        weights: dict[str, np.ndarray] | None = None,
+        out_name: str | None = None,
+    ) -> dict[str, float]:
+        """Greedy streaming over the validation or test videos; writes eval/<split>/."""
+        videos = self.val_videos if split == "val" else self.test_videos
+        part: Literal["train", "test"] = "train" if split == "val" else "test"
+        ref = ray.put(weights) if weights is not None else self.learners[0].weights.remote()
+        n = len(self.workers)
+        calls = [
+            w.evaluate.remote(ref, part, tuple(videos[i::n]))
+            for i, w in enumerate(self.workers)
+            if videos[i::n]
+        ]
+        rows = [r for rs in ray.get(calls) for r in rs]
+        return evaluation.write_eval(self.cfg, rows, self.path / "eval" / (out_name or split))
+
+    def save(self, best: bool) -> None:
+        state: dict[str, Any] = ray.get(self.learners[0].state.remote())
+        ckpt = self.path / "checkpoints"
+        last = save_checkpoint(
+            ckpt / "last.pt",
+            state,
+            self.iteration,
+            self.best_score,
+            self.env_steps,
+            {"worker_restarts": self.worker_restarts},
+        )
+        if best:
+            shutil.copyfile(last, ckpt / "best.pt")
+
+    def _restore(self, path: Path) -> None:
+        data = load_checkpoint(path)
+        keys = ("model", "optimizer", "scheduler", "rng")
+        ray.get([lrn.load_state.remote({k: data[k] for k in keys}) for lrn in self.learners])
+        self.iteration = int(data["iteration"])
+        self.best_score = float(data["best_score"])
+        self.env_steps = int(data["env_steps"])
+        self.worker_restarts = int(data["extra"].get("worker_restarts", 0))
+        log.info("resumed %s at iteration %d", self.path, self.iteration)
+
+    def finish(self) -> dict[str, dict[str, float]]:
+        """Evaluate the best and last weights on the test split; write summary.md."""
+        results: dict[str, dict[str, float]] = {}
+        ckpt = self.path / "checkpoints"
+        for name in ("best", "last"):
+            path = ckpt / f"{name}.pt"
+            if path.is_file() and self.cfg.test_at_end:
+                weights = {k: v.numpy() for k, v in load_checkpoint(path)["model"].items()}
+                results[f"test_{name}"] = self.evaluate("test", weights, f"test_{name}")
+        evaluation.write_summary(self.path, self.cfg, self.log.rows, results)
+        return results
+
+
+def shard(num_chunks: int, num_learners: int) -> list[tuple[list[int], list[RowSpec]]]:
+    """Which chunks (and rows of them) each learner takes.
+
+    Chunks are dealt round-robin when they divide evenly among the learners; otherwise every
+    learner takes rows ``rank::L`` of every chunk (so no learner sits idle).
+    """
+    if num_chunks % num_learners == 0:
+        return [
+            (list(range(r, num_chunks, num_learners)), [None] * (num_chunks // num_learners))
+            for r in range(num_learners)
+        ]
+    every = list(range(num_chunks))
+    return [(every, [(r, num_learners)] * num_chunks) for r in range(num_learners)]

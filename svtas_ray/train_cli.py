@@ -1,0 +1,185 @@
+"""The ``train``, ``eval`` and ``stream`` sub-commands of ``svtas-ray`` (see svtas_ray/cli.py).
+
+Heavy modules (torch, Ray) are imported inside the command functions so ``--help`` stays light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from svtas_ray.errors import ConfigError, DataError
+
+log = logging.getLogger("svtas_ray")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from svtas_ray import config as config_mod
+    from svtas_ray.config import TrainConfig
+    from svtas_ray.metrics import METRIC_NAMES
+    from svtas_ray.rl.trainer import Trainer
+
+    if args.resume:
+        if args.config:
+            raise ConfigError("--resume uses the run's saved config.json; drop --config")
+        trainer = Trainer.resume(args.resume, args.set)
+    else:
+        cfg = config_mod.load(TrainConfig, args.config) if args.config else TrainConfig()
+        cfg = config_mod.apply_overrides(cfg, args.set)
+        if not (Path(cfg.data.root) / "mapping.txt").is_file():
+            raise DataError(
+                f"{cfg.data.root}: no dataset here (make one with: svtas-ray synth --out "
+                f"{cfg.data.root}, or set data.root=...)"
+            )
+        trainer = Trainer(cfg)
+    with trainer:
+        print(f"run directory: {trainer.path}")
+        trainer.train(iterations=args.iterations, time_budget_s=args.time_budget)
+        results = trainer.finish()
+    print(f"{'weights':<10}" + "".join(f"{m:>8}" for m in METRIC_NAMES))
+    for name, scores in results.items():
+        print(f"{name:<10}" + "".join(f"{scores[m]:8.2f}" for m in METRIC_NAMES))
+    print(f"summary: {trainer.path / 'summary.md'}")
+    return 0
+
+
+def _load_model(checkpoint: str, config: str | None) -> tuple[Any, Any, Path]:
+    """(config, model with the checkpoint's weights, run directory) of a training checkpoint."""
+    from svtas_ray import config as config_mod
+    from svtas_ray.config import TrainConfig
+    from svtas_ray.rl.checkpoint import load_checkpoint
+    from svtas_ray.rl.policy import build_policy
+
+    ckpt = Path(checkpoint)
+    data = load_checkpoint(ckpt)
+    run = ckpt.parent.parent
+    cfg_path = Path(config) if config else run / "config.json"
+    if not cfg_path.is_file():
+        raise ConfigError(f"{cfg_path}: config not found (pass --config with the run's config)")
+    cfg = config_mod.load(TrainConfig, cfg_path)
+    from envs.video_segmentation import VideoSegmentationEnv
+
+    env = VideoSegmentationEnv(cfg.env("test"))
+    obs_shape = tuple(int(d) for d in env.observation_space.shape)
+    model = build_policy(cfg, int(env.action_space.nvec[0]), obs_shape)
+    model.load_state_dict(data["model"])
+    model.eval()
+    env.close()
+    return cfg, model, run
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from svtas_ray.metrics import METRIC_NAMES
+    from svtas_ray.rl.evaluation import greedy_videos, write_eval
+    from svtas_ray.rl.trainer import split_videos
+
+    cfg, model, run = _load_model(args.checkpoint, args.config)
+    _, val, test = split_videos(cfg)
+    videos, part = (test, "test") if args.split == "test" else (val, "train")
+    if not videos:
+        raise ConfigError(f"the run has no {args.split} videos")
+    rows = greedy_videos(model, cfg, part, tuple(videos))  # type: ignore[arg-type]
+    out = Path(args.out) if args.out else run / "eval" / f"{args.split}_cli"
+    scores = write_eval(cfg, rows, out)
+    if args.json:
+        print(json.dumps({"videos": len(rows), **scores}, indent=2))
+    else:
+        print(f"{len(rows)} {args.split} videos -> {out}")
+        for name in METRIC_NAMES:
+            print(f"{name:>6} {scores[name]:7.2f}")
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from svtas_ray.data.clips import ClipPlan
+    from svtas_ray.data.layout import Dataset
+    from svtas_ray.data.predictions import write_prediction
+
+    cfg, model, run = _load_model(args.checkpoint, args.config)
+    ds = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
+    read, num_frames, close = _open_stream(args, cfg)
+    plan = ClipPlan(num_frames, cfg.clip.clip_len, cfg.clip.sample_rate)
+    state = model.initial_state(1, "cpu")
+    slots = []
+    for k in range(plan.num_clips):
+        frames, mask = plan.frames(k)
+        start = time.perf_counter()
+        with torch.no_grad():
+            clip = torch.from_numpy(np.ascontiguousarray(read(frames)))[None]
+            out = model(clip, state, torch.from_numpy(mask)[None])
+        state = out.state
+        labels = out.logits[-1][0].argmax(-1).numpy()
+        latency = (time.perf_counter() - start) * 1000
+        names = [ds.classes.names[int(i)] for i in labels[mask]]
+        print(f"clip {k + 1}/{plan.num_clips} ({latency:.1f} ms): {' '.join(names)}")
+        slots.append(labels)
+    close()
+    pred = plan.expand(np.concatenate(slots))
+    source = Path(args.features or args.video)
+    out = Path(args.out) if args.out else run / "stream" / f"{source.stem}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_prediction(out, pred, ds.classes)
+    print(f"wrote {len(pred)} frame labels to {out}")
+    return 0
+
+
+def _open_stream(args: argparse.Namespace, cfg: Any) -> tuple[Any, int, Any]:
+    """(read frames -> clip (L, ...), number of raw frames, close) of --features or --video."""
+    if args.features:
+        import numpy as np
+
+        path = Path(args.features)
+        if not path.is_file():
+            raise DataError(f"{path}: feature file not found")
+        feats = np.load(path, mmap_mode="r")
+        if feats.ndim != 2:
+            raise DataError(f"{path}: features must have shape (D, T), got {feats.shape}")
+        return (lambda frames: np.asarray(feats[:, frames].T, np.float32)), feats.shape[1], _noop
+    from svtas_ray.data.video import VideoSource
+
+    if cfg.data.modality != "frames":
+        raise ConfigError("--video needs a checkpoint trained in frames mode (data.modality)")
+    source = VideoSource(Path(args.video), cfg.data.frame_size)
+    return source.read, source.num_frames, source.close
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``train``, ``eval`` and ``stream`` on the ``svtas-ray`` sub-parsers."""
+    p = sub.add_parser("train", help="train a streaming segmenter with RL on Ray")
+    p.add_argument("--config", help="TrainConfig JSON file (default: the built-in defaults)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. algo.kind=ppo"
+    )
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
+    p.add_argument("--iterations", type=int, help="total iterations (default: the config's)")
+    p.add_argument("--time-budget", type=float, help="stop after this many seconds of training")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="greedy streaming evaluation of a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="checkpoints/{best,last}.pt of a run")
+    p.add_argument("--split", default="test", choices=("test", "val"))
+    p.add_argument("--config", help="config.json (default: the run directory's)")
+    p.add_argument("--out", help="output folder (default: RUN/eval/<split>_cli)")
+    p.add_argument("--json", action="store_true", help="print the pooled scores as JSON")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("stream", help="segment one video or feature file clip by clip")
+    p.add_argument("--checkpoint", required=True, help="checkpoints/{best,last}.pt of a run")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--video", help="a video file (frames-mode checkpoints)")
+    src.add_argument("--features", help="a (D, T) .npy feature file (features-mode checkpoints)")
+    p.add_argument("--config", help="config.json (default: the run directory's)")
+    p.add_argument("--out", help="per-frame prediction file (default: RUN/stream/<name>.txt)")
+    p.set_defaults(func=cmd_stream)
+
+
+def _noop() -> None:
+    return None

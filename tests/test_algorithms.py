@@ -1,0 +1,97 @@
+"""The six objectives on a real chunk, in-process (no Ray): replay equals sampling; all update."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from trainer_helpers import tiny_config, tiny_gtea
+
+from svtas_ray.rl import algorithms
+from svtas_ray.rl.batch import TorchChunk
+from svtas_ray.rl.learner import Learner
+from svtas_ray.rl.rollout import RolloutWorker
+from svtas_ray.rl.trainer import shard, split_videos
+
+__all__ = ["tiny_gtea"]
+
+KINDS = ("supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td")
+
+
+@pytest.fixture(scope="module")
+def worker(tiny_gtea: Path, tmp_path_factory: pytest.TempPathFactory) -> RolloutWorker:
+    cfg = tiny_config(tiny_gtea, tmp_path_factory.mktemp("runs"))
+    fit, _, _ = split_videos(cfg)
+    return RolloutWorker(cfg, tuple(fit), 0)
+
+
+def test_chunk_shapes_and_episode_boundaries(worker: RolloutWorker) -> None:
+    weights = {k: v.detach().numpy() for k, v in worker.model.state_dict().items()}
+    chunk, stats = worker.sample(weights, 12)
+    n, k, length = 2, 12, 16
+    assert chunk.obs.shape == (n, k, length, 32)
+    assert chunk.actions.shape == chunk.logp.shape == chunk.labels.shape == (n, k, length)
+    assert chunk.rewards.shape == chunk.dones.shape == (n, k)
+    assert stats.steps == n * k and stats.frames == int(chunk.masks.sum())
+    # every padded slot is masked and labelled -100
+    assert (chunk.labels[~chunk.masks] == -100).all()
+    assert stats.episodes == [] or set(stats.episodes[0]) >= {"video", "return", "edit"}
+
+
+def test_replay_from_the_stored_start_state_reproduces_the_behaviour_policy(
+    worker: RolloutWorker,
+) -> None:
+    """Memory carried across clips and reset at episode ends exactly as the worker did."""
+    weights = {k: v.detach().numpy() for k, v in worker.model.state_dict().items()}
+    worker.sample(weights, 3)  # start mid-video: the start state is not the initial one
+    chunk, _ = worker.sample(weights, 24)  # long enough to cross an episode end
+    assert chunk.dones.any(), "the tiny videos should end inside a 24-clip chunk"
+    batch = TorchChunk.of(chunk, "cpu")
+    fresh = worker.model.initial_state(chunk.rows, "cpu")
+    with torch.no_grad():
+        rep = algorithms.replay(worker.model, batch, range(24), batch.start_state, fresh)
+    from svtas_ray.rl.losses import action_log_prob
+
+    logp = action_log_prob(rep.logits[-1], batch.actions)
+    torch.testing.assert_close(logp[batch.masks], batch.logp[batch.masks], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(rep.values, batch.values, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_update_of_every_algorithm(
+    kind: str, worker: RolloutWorker, tiny_gtea: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(tiny_gtea, tmp_path, kind)
+    learner = Learner(cfg, worker.num_classes, worker.obs_shape)
+    before = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    chunk, _ = worker.sample(learner.weights(), 4)
+    stats = learner.update([None], chunk)
+    assert all(np.isfinite(v) for v in stats.values()), stats
+    assert stats["ce"] > 0 and stats["rows"] == 2
+    if kind in ("ppo", "reinforce", "actor_critic"):
+        assert {"policy", "value", "entropy"} <= set(stats)
+    if kind.startswith("paper"):
+        assert stats["dice_weight"] >= cfg.reward.dice_beta2 + 1  # beta1**dice + beta2, dice >= 0
+    after = learner.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_paper_td_steps_once_per_clip_and_paper_mc_once_per_chunk(
+    worker: RolloutWorker, tiny_gtea: Path, tmp_path: Path
+) -> None:
+    for kind, steps in (("paper_td", 4), ("paper_mc", 1)):
+        learner = Learner(
+            tiny_config(tiny_gtea, tmp_path, kind), worker.num_classes, worker.obs_shape
+        )
+        chunk, _ = worker.sample(learner.weights(), 4)
+        learner.update([None], chunk)
+        state = learner.optimizer.state_dict()["state"]
+        assert int(state[0]["step"]) == steps
+
+
+def test_shard_deals_chunks_or_rows() -> None:
+    assert shard(2, 2) == [([0], [None]), ([1], [None])]
+    assert shard(1, 1) == [([0], [None])]
+    assert shard(1, 2) == [([0], [(0, 2)]), ([0], [(1, 2)])]

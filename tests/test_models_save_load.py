@@ -1,0 +1,180 @@
+"""Checkpoints round-trip; loading against other data, or a bad pretrained file, is one sentence."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from svtas_ray.config import ModelConfig, OfflineTrainConfig
+from svtas_ray.errors import ConfigError, DataError
+from svtas_ray.models.build import build_offline, build_segmenter
+from svtas_ray.models.checkpoint import (
+    Checkpoint,
+    load_offline,
+    load_segmenter,
+    save_checkpoint,
+)
+from svtas_ray.models.inputs import TSMCNN, ModuleTrunk, load_pretrained_trunk
+
+SMALL = ModelConfig(
+    embed_dim=8, hidden_dim=8, tcn_stages=2, tcn_layers=3, brt_heads=2, state_len=3,
+    refine_stages=1, refine_layers=2, backbone_width=4, value_hidden=4,
+)  # fmt: skip
+CLASSES = ("a", "b", "c")
+
+
+@pytest.mark.parametrize("head", ["causal_mstcn", "brt"])
+@pytest.mark.parametrize("frames", [False, True])
+def test_segmenter_round_trip(tmp_path, head, frames):
+    cfg = dataclasses.replace(SMALL, head=head, input="frames" if frames else "features")
+    shape = (16, 16, 3) if frames else (5,)
+    torch.manual_seed(0)
+    model = build_segmenter(cfg, 3, shape).eval()
+    path = save_checkpoint(tmp_path / "m.pt", model, cfg, 3, shape, CLASSES, {"iteration": 7})
+    loaded, cfg2, ckpt = load_segmenter(path, 3, shape, CLASSES)
+    loaded.eval()
+    assert cfg2 == cfg and ckpt.extra == {"iteration": 7} and ckpt.kind == "segmenter"
+    if frames:
+        clip = torch.randint(0, 256, (1, 4, *shape), dtype=torch.uint8)
+    else:
+        clip = torch.randn(1, 4, *shape)
+    with torch.no_grad():
+        a = model(clip, model.initial_state(1))
+        b = loaded(clip, loaded.initial_state(1))
+    torch.testing.assert_close(a.final, b.final, rtol=0, atol=0)
+    torch.testing.assert_close(a.value, b.value, rtol=0, atol=0)
+    assert not list(tmp_path.glob("*.tmp"))  # written atomically
+
+
+def test_offline_round_trip(tmp_path):
+    cfg = OfflineTrainConfig(model="asformer", num_stages=2, num_layers=3, hidden_dim=8)
+    torch.manual_seed(0)
+    model = build_offline(cfg, 3, 5).eval()
+    path = save_checkpoint(tmp_path / "o.pt", model, cfg, 3, (5,), CLASSES)
+    loaded, cfg2, _ = load_offline(path, 3, 5, CLASSES)
+    x = torch.randn(1, 30, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)[-1], loaded.eval()(x)[-1], rtol=0, atol=0)
+    assert cfg2 == cfg
+
+
+@pytest.fixture
+def feature_ckpt(tmp_path):
+    model = build_segmenter(SMALL, 3, (5,))
+    return save_checkpoint(tmp_path / "m.pt", model, SMALL, 3, (5,), CLASSES)
+
+
+def test_mismatched_input_dimension_is_one_sentence(feature_ckpt):
+    with pytest.raises(DataError) as err:
+        load_segmenter(feature_ckpt, 3, (7,))
+    message = str(err.value)
+    assert "trained on input dimension 5 but the data has dimension 7" in message
+    assert str(feature_ckpt) in message and "\n" not in message
+
+
+def test_mismatched_class_count_and_names(feature_ckpt):
+    with pytest.raises(DataError, match="trained for 3 classes but the dataset has 4"):
+        load_segmenter(feature_ckpt, 4, (5,))
+    with pytest.raises(DataError, match="class 1 is 'b' in the model but 'x'"):
+        load_segmenter(feature_ckpt, classes=("a", "x", "c"))
+    with pytest.raises(DataError, match="trained for 3 classes"):
+        load_segmenter(feature_ckpt, classes=("a", "b"))
+
+
+def test_frames_vs_features_and_frame_size(tmp_path, feature_ckpt):
+    with pytest.raises(DataError, match="trained on features"):
+        load_segmenter(feature_ckpt, 3, (16, 16, 3))
+    cfg = dataclasses.replace(SMALL, input="frames")
+    path = save_checkpoint(
+        tmp_path / "f.pt", build_segmenter(cfg, 3, (16, 16, 3)), cfg, 3, (16, 16, 3)
+    )
+    with pytest.raises(DataError, match="16x16 frames but the data gives 32x32"):
+        load_segmenter(path, 3, (32, 32, 3))
+
+
+def test_unreadable_or_wrong_kind_of_checkpoint(tmp_path, feature_ckpt):
+    with pytest.raises(ConfigError, match="checkpoint file not found"):
+        Checkpoint.read(tmp_path / "nope.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="not a readable checkpoint"):
+        Checkpoint.read(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ConfigError, match="not an svtas-ray model checkpoint"):
+        Checkpoint.read(tmp_path / "other.pt")
+    with pytest.raises(ConfigError, match="kind 'segmenter' where 'offline' was expected"):
+        load_offline(feature_ckpt)
+
+
+# --------------------------------------------------------------------------- pretrained backbones
+
+
+def test_pretrained_state_dict_width_is_read_from_the_file(tmp_path):
+    trunk = TSMCNN(width=6, shift_div=4)
+    torch.save(trunk.state_dict(), tmp_path / "tsm.pt")
+    loaded = load_pretrained_trunk(tmp_path / "tsm.pt", (32, 32), shift_div=4)
+    assert isinstance(loaded, TSMCNN) and loaded.out_dim == 48
+    for k, v in trunk.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v)
+    cfg = dataclasses.replace(
+        SMALL, input="frames", backbone="pretrained", pretrained_path=str(tmp_path / "tsm.pt"),
+        shift_div=4, freeze_backbone=True,
+    )  # fmt: skip
+    model = build_segmenter(cfg, 3, (32, 32, 3)).train()
+    assert not model.encoder.trunk.training  # frozen: stays in eval mode
+    assert not any(p.requires_grad for p in model.encoder.trunk.parameters())
+    clip = torch.randint(0, 256, (1, 3, 32, 32, 3), dtype=torch.uint8)
+    model(clip, model.initial_state(1)).final.sum().backward()  # the rest still trains
+
+
+def tiny_backbone() -> torch.nn.Module:
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 5, 3, stride=4), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()
+    )
+
+
+def test_pretrained_torch_export_is_a_stateless_trunk(tmp_path):
+    frames = torch.zeros(2, 3, 24, 24)
+    n = torch.export.Dim("n")
+    program = torch.export.export(tiny_backbone(), (frames,), dynamic_shapes={"input": {0: n}})
+    torch.export.save(program, tmp_path / "net.pt2")
+    trunk = load_pretrained_trunk(tmp_path / "net.pt2", (24, 24))
+    assert isinstance(trunk, ModuleTrunk) and trunk.out_dim == 5
+    cfg = dataclasses.replace(
+        SMALL, input="frames", backbone="pretrained", pretrained_path=str(tmp_path / "net.pt2")
+    )
+    model = build_segmenter(cfg, 3, (24, 24, 3))
+    assert model.encoder.initial_state(2, torch.device("cpu")) == ()  # per frame: no state
+    out = model(torch.randint(0, 256, (2, 4, 24, 24, 3), dtype=torch.uint8), model.initial_state(2))
+    assert out.final.shape == (2, 4, 3)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_pretrained_torchscript(tmp_path):
+    torch.jit.save(torch.jit.script(tiny_backbone()), tmp_path / "net.ts")
+    trunk = load_pretrained_trunk(tmp_path / "net.ts", (24, 24))
+    assert isinstance(trunk, ModuleTrunk) and trunk.out_dim == 5
+    net = torch.jit.script(torch.nn.Linear(4, 2))  # cannot take frames
+    torch.jit.save(net, tmp_path / "lin.ts")
+    with pytest.raises(ConfigError, match="backbone failed on a"):
+        load_pretrained_trunk(tmp_path / "lin.ts", (32, 32))
+
+
+def test_pretrained_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="pretrained backbone file not found"):
+        load_pretrained_trunk(tmp_path / "missing.pt", (32, 32))
+    torch.save({"conv.weight": torch.zeros(2, 3, 3, 3)}, tmp_path / "alien.pt")
+    with pytest.raises(ConfigError, match="not a tsm_cnn state dict"):
+        load_pretrained_trunk(tmp_path / "alien.pt", (32, 32))
+    weights = TSMCNN(width=4).state_dict()
+    weights["blocks.0.conv1.weight"] = torch.zeros(1, 1, 3, 3)
+    torch.save(weights, tmp_path / "bad.pt")
+    with pytest.raises(ConfigError, match=r"blocks\.0\.conv1\.weight has shape"):
+        load_pretrained_trunk(tmp_path / "bad.pt", (32, 32))
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(ConfigError, match="nor a torch state dict"):
+        load_pretrained_trunk(tmp_path / "text.pt", (32, 32))
+    (tmp_path / "broken.pt2").write_text("hello")
+    with pytest.raises(ConfigError, match="cannot load the export backbone"):
+        load_pretrained_trunk(tmp_path / "broken.pt2", (32, 32))

@@ -1,0 +1,61 @@
+"""``svtas-ray train / eval / stream`` in-process through their own parser (cli.py wires them)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pytest
+from trainer_helpers import ray_cluster, tiny_config, tiny_gtea
+
+from svtas_ray import config as config_mod
+from svtas_ray.errors import SvtasError
+from svtas_ray.train_cli import add_parsers
+
+__all__ = ["ray_cluster", "tiny_gtea"]
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="svtas-ray")
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+def test_help_needs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("train", "eval", "stream"):
+        with pytest.raises(SystemExit) as exc:
+            run([command, "--help"])
+        assert exc.value.code == 0
+    assert "--resume" in capsys.readouterr().out
+
+
+def test_train_on_a_missing_dataset_is_one_sentence(tmp_path: Path) -> None:
+    with pytest.raises(SvtasError, match="no dataset here"):
+        run(["train", "--set", f"data.root={tmp_path / 'nowhere'}"])
+
+
+@pytest.mark.ray
+@pytest.mark.usefixtures("ray_cluster")
+def test_train_then_eval_then_stream(
+    tiny_gtea: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg_path = tmp_path / "train.json"
+    config_mod.save(tiny_config(tiny_gtea, tmp_path / "runs", "supervised"), cfg_path)
+    assert run(["train", "--config", str(cfg_path), "--set", "iterations=1"]) == 0
+    out = capsys.readouterr().out
+    assert "test_best" in out
+    run_dir = next((tmp_path / "runs" / "test").iterdir())
+    ckpt = run_dir / "checkpoints" / "best.pt"
+
+    assert run(["eval", "--checkpoint", str(ckpt), "--split", "test", "--json"]) == 0
+    assert '"edit"' in capsys.readouterr().out
+    assert (run_dir / "eval" / "test_cli" / "per_video.parquet").is_file()
+
+    video = sorted((tiny_gtea / "features").glob("*.npy"))[0]
+    assert run(["stream", "--checkpoint", str(ckpt), "--features", str(video)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("clip 1/") and "ms)" in out
+    pred = (run_dir / "stream" / f"{video.stem}.txt").read_text().split()
+    assert len(pred) == np.load(video).shape[1]

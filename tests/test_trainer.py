@@ -1,0 +1,121 @@
+"""The trainer on a real embedded Ray cluster: a run, its directory, resume, worker death, DDP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from trainer_helpers import ray_cluster, tiny_config, tiny_gtea
+
+from svtas_ray import config as config_mod
+from svtas_ray.rl.trainer import Trainer
+
+__all__ = ["ray_cluster", "tiny_gtea"]
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
+
+
+def test_a_run_writes_its_directory(tiny_gtea: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_gtea, tmp_path / "runs", "ppo")
+    with Trainer(cfg) as trainer:
+        row = trainer.train()
+        results = trainer.finish()
+        run = trainer.path
+    assert run.parent == tmp_path / "runs" / "test"
+    assert config_mod.load(type(cfg), run / "config.json") == cfg
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    assert list(metrics["iteration"]) == [1, 2]
+    for column in (
+        "loss_policy",
+        "loss_ce",
+        "env_steps_per_s",
+        "frames_per_s",
+        "sample_s",
+        "learn_s",
+        "val_edit",
+    ):
+        assert column in metrics, column
+    assert row["env_steps"] == 2 * 2 * 4
+    assert (run / "eval" / "val" / "per_video.parquet").is_file()
+    test_table = pd.read_parquet(run / "eval" / "test_best" / "per_video.parquet")
+    assert len(test_table) == len(trainer.test_videos)
+    assert set(results) == {"test_best", "test_last"}
+    assert "Test split" in (run / "summary.md").read_text()
+    assert list(run.glob("events.out.tfevents.*"))
+    meta = json.loads((run / "meta.json").read_text())
+    assert len(meta["worker_nodes"]) == 1 and meta["val_videos"][0] not in meta["test_videos"]
+    for name in ("best", "last"):
+        ckpt = torch.load(run / "checkpoints" / f"{name}.pt", weights_only=True)
+        assert {"model", "optimizer", "scheduler", "rng", "iteration"} <= set(ckpt)
+    assert ckpt["iteration"] == 2
+
+
+def test_resume_continues_at_the_same_iteration(tiny_gtea: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_gtea, tmp_path / "runs", "supervised")
+    with Trainer(cfg) as trainer:
+        trainer.train(iterations=1)
+        run = trainer.path
+        weights = trainer.learners[0].weights.remote()
+        import ray
+
+        saved = ray.get(weights)
+    with Trainer.resume(run) as resumed:
+        assert resumed.iteration == 1
+        restored = __import__("ray").get(resumed.learners[0].weights.remote())
+        for key, value in saved.items():
+            np.testing.assert_array_equal(restored[key], value)
+        resumed.train()
+    metrics = pd.read_parquet(run / "metrics.parquet")
+    assert list(metrics["iteration"]) == [1, 2]
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["iteration"] == 2
+
+
+def test_a_killed_worker_is_recreated_and_the_iteration_completes(
+    tiny_gtea: Path, tmp_path: Path
+) -> None:
+    import ray
+
+    cfg = tiny_config(tiny_gtea, tmp_path / "runs", "ppo")
+    cfg = config_mod.apply_overrides(
+        cfg, ["resources.num_workers=2", "resources.cpus_per_worker=0.25", "val_videos=0"]
+    )
+    with Trainer(cfg) as trainer:
+        trainer.train(iterations=1)
+        ray.kill(trainer.workers[1])
+        row = trainer.step()
+        assert row["workers"] == 1 and row["worker_restarts"] == 1
+        row = trainer.step()  # the recreated worker samples again
+        assert row["workers"] == 2
+
+
+def test_two_learners_keep_identical_weights(tiny_gtea: Path, tmp_path: Path) -> None:
+    import ray
+
+    cfg = tiny_config(tiny_gtea, tmp_path / "runs", "ppo")
+    cfg = config_mod.apply_overrides(
+        cfg, ["resources.num_learners=2", "resources.cpus_per_learner=0.5", "val_videos=0"]
+    )
+    with Trainer(cfg) as trainer:
+        trainer.train(iterations=2)
+        a, b = ray.get([lrn.weights.remote() for lrn in trainer.learners])
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_a_short_supervised_run_beats_the_random_policy_on_validation(
+    tiny_gtea: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(tiny_gtea, tmp_path / "runs", "supervised", lr=5e-3)
+    cfg = config_mod.apply_overrides(
+        cfg, ["iterations=40", "eval_every=40", "resources.envs_per_worker=4", "test_at_end=false"]
+    )
+    with Trainer(cfg) as trainer:
+        random_policy = trainer.evaluate("val")
+        row = trainer.train()
+    assert row["val_edit"] > random_policy["edit"] + 5, (random_policy, row)
+    assert row["val_acc"] > random_policy["acc"] + 10
