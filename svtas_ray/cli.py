@@ -101,6 +101,28 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_viz(args: argparse.Namespace) -> int:
+    from svtas_ray.data.layout import Dataset
+    from svtas_ray.data.predictions import prediction_path, read_prediction
+    from svtas_ray.errors import ConfigError
+    from svtas_ray.viz import colour_bars
+
+    ds = Dataset.open(args.gt, _background(args.bg))
+    preds = {}
+    for item in args.pred:
+        name, sep, folder = item.rpartition("=")
+        folder_path = Path(folder)
+        pred = read_prediction(prediction_path(folder_path, args.video), ds.classes)
+        preds[name if sep else folder_path.name] = pred
+    gt = ds.labels(args.video)
+    for name, pred in preds.items():
+        if len(pred) != len(gt):
+            raise ConfigError(f"--pred {name}: {len(pred)} frames, ground truth has {len(gt)}")
+    out = colour_bars(args.out, gt, preds, ds.classes, ds.background_ids, title=args.video)
+    print(f"wrote {out}")
+    return 0
+
+
 def _background(names: Sequence[str] | None) -> tuple[str, ...]:
     return ("background",) if names is None else tuple(names)
 
@@ -171,6 +193,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="per-video table: .parquet, .csv or .md (no suffix: all three)")
     p.add_argument("--json", action="store_true", help="print the pooled scores as JSON")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("viz", help="colour bars of ground truth and predictions of one video")
+    p.add_argument("--gt", required=True, help="dataset root")
+    p.add_argument("--video", required=True, help="video name")
+    p.add_argument(
+        "--pred",
+        action="append",
+        default=[],
+        metavar="[NAME=]DIR",
+        help="prediction folder (repeatable)",
+    )
+    p.add_argument("--bg", nargs="*", help="background class names (default: background)")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_viz)
 
     from svtas_ray.baseline import add_parser as add_baseline_parser
     from svtas_ray.train_cli import add_parsers as add_train_parsers

@@ -160,3 +160,31 @@ def test_synth_writes_validates_and_reuses_a_dataset(tmp_path: Path) -> None:
     other = run_cli(*args, "--seed", "1")
     assert other.returncode == 2 and "pass --overwrite" in other.stderr
     assert run_cli(*args, "--seed", "1", "--overwrite").returncode == 0
+
+
+def test_viz_draws_ground_truth_and_predictions(tiny_dataset: Path, tmp_path: Path) -> None:
+    ds = Dataset.open(tiny_dataset)
+    for name in ("good", "bad"):
+        (tmp_path / name).mkdir()
+    write_prediction(tmp_path / "good" / "v1.txt", ds.labels("v1"), ds.classes)
+    write_prediction(tmp_path / "bad" / "v1.txt", (ds.labels("v1") + 1) % 3, ds.classes)
+    png = tmp_path / "bars.png"
+    out = run_cli(
+        "viz",
+        "--gt",
+        str(tiny_dataset),
+        "--video",
+        "v1",
+        "--pred",
+        f"ours={tmp_path / 'good'}",
+        "--pred",
+        str(tmp_path / "bad"),
+        "--out",
+        str(png),
+    )
+    assert out.returncode == 0, out.stderr
+    from matplotlib.image import imread
+
+    image = imread(png)
+    assert image.shape[0] > 100 and image.shape[1] > 800
+    assert image[..., :3].std() > 0.1  # colours, not a blank canvas

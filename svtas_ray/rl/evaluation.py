@@ -16,6 +16,8 @@ from svtas_ray.metrics import METRIC_NAMES, VideoScore, per_video_table, summari
 from svtas_ray.results import markdown_table, write_table
 
 SCORE_KEYS = METRIC_NAMES
+COLOUR_BAR_VIDEOS = 8
+"""Test evaluations draw colour bars (ground truth / prediction / errors) of this many videos."""
 
 
 @torch.no_grad()
@@ -56,7 +58,8 @@ def greedy_videos(
 
 
 def write_eval(cfg: TrainConfig, rows: list[dict[str, Any]], out: Path) -> dict[str, float]:
-    """Pooled scores of evaluated videos; writes per_video.{parquet,csv,md} and predictions/.
+    """Pooled scores of evaluated videos; writes per_video.{parquet,csv,md} and predictions/
+    (and, for test evaluations, colour_bars/<video>.png of the first videos by name).
 
     ``rows``: per video its ``video``, raw-frame ``prediction`` (T,) and ``video_score``.
     """
@@ -68,6 +71,18 @@ def write_eval(cfg: TrainConfig, rows: list[dict[str, Any]], out: Path) -> dict[
     pred_dir.mkdir(exist_ok=True)
     for r in rows:
         write_prediction(pred_dir / f"{r['video']}.txt", r["prediction"], ds.classes)
+    if out.name.startswith("test"):
+        from svtas_ray.viz import colour_bars
+
+        for r in sorted(rows, key=lambda r: r["video"])[:COLOUR_BAR_VIDEOS]:
+            colour_bars(
+                out / "colour_bars" / f"{r['video']}.png",
+                ds.labels(r["video"]),
+                {cfg.algo.kind: r["prediction"]},
+                ds.classes,
+                ds.background_ids,
+                title=f"{r['video']} ({out.name})",
+            )
     return summarize(scores)
 
 
