@@ -35,7 +35,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from svtas_ray.metrics import THRESHOLDS, StreamingScorer, score_video
+from svtas_ray.metrics import THRESHOLDS, score_video
+from svtas_ray.streaming_scorer import StreamingScorer
 
 NUM_CLASSES = 11
 BACKGROUND = (10,)

@@ -28,7 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from svtas_ray.config import RewardConfig
-from svtas_ray.metrics import METRIC_NAMES, StreamingScorer
+from svtas_ray.metrics import METRIC_NAMES
+from svtas_ray.streaming_scorer import StreamingScorer
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from svtas_ray.metrics import METRIC_NAMES, StreamingScorer, score_video
+from svtas_ray.metrics import METRIC_NAMES, score_video
+from svtas_ray.streaming_scorer import StreamingScorer
 
 
 def assert_same_as_from_scratch(scorer, pred_prefix, gt_prefix, background):
