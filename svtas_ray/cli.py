@@ -210,8 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from svtas_ray.baseline import add_parser as add_baseline_parser
     from svtas_ray.train_cli import add_parsers as add_train_parsers
+    from svtas_ray.tune_cli import add_parsers as add_tune_parsers
 
     add_train_parsers(sub)
+    add_tune_parsers(sub)
     add_baseline_parser(sub)
     return parser
 

@@ -1,0 +1,75 @@
+r"""EGTEA Gaze+: streaming verb segmentation of 86 long egocentric cooking videos, PPO on Ray.
+
+What it trains
+    A causal MS-TCN streaming segmenter on pre-extracted features (features/<video>.npy; the
+    labels and splits come from ``svtas-ray convert-egtea`` on the RULSTM annotations), clip 128
+    frames x sample rate 8, per-frame PPO on the segmental
+    reward plus the auxiliary CE + smoothing loss. 20 classes: 19 verbs plus "None", the
+    unannotated gaps, dropped as background by Edit and F1. 3 splits. Model selection on 4
+    validation videos.
+
+Run it standalone
+    python experiments/egtea.py                         # synthetic EGTEA (reduced), split 1
+    python experiments/egtea.py --split all             # 3 splits as parallel Tune trials
+    python experiments/egtea.py --data-root /data/egtea --set data.features_dir=features/rgb
+    python experiments/egtea.py --resume runs/egtea-split1/<timestamp>
+
+Run it on a cluster (see README "Running on a cluster")
+    RAY_AUTH_MODE=disabled ray job submit --address http://HEAD:8265 --working-dir . \
+        --runtime-env-json '{"excludes": [".git", "runs/", "data/", ".venv/", "*.npy", "*.mp4"]}' \
+        -- python experiments/egtea.py --data-root /shared/egtea --set runs_dir=/shared/runs \
+           --split all --num-workers 4 --gpus-per-learner 1 \
+           --set resources.rollout_resource=rollout_node
+
+Debug it in one process
+    ``--num-workers 1 --set resources.num_cpus=2 --set iterations=2 --synth num_videos=8``.
+
+Expected results
+    Synthetic default (32 videos at half length, split 1, 30 iterations; measured 1 min 24 s wall
+    on 2 CPU cores including generating the dataset): test Acc 66.4 but Edit and F1 0 -- it
+    predicts the dominant "None" almost everywhere; the pipeline end to end, far from converged.
+    Real data: EGTEA Gaze+ has no standard temporal-segmentation benchmark table that we can cite
+    with confidence (published work reports action recognition / anticipation); compare against
+    svtas-ray's own offline baselines (``svtas-ray baseline train``) on the same splits instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from svtas_ray.config import (
+    AlgoConfig,
+    ClipConfig,
+    DataConfig,
+    ModelConfig,
+    ResourceConfig,
+    RewardConfig,
+    SynthConfig,
+    TrainConfig,
+)
+from svtas_ray.experiment import Experiment, main
+
+EXPERIMENT = Experiment(
+    name="egtea",
+    num_classes=20,  # 19 verbs + None (svtas_ray/data/egtea.py writes this mapping)
+    splits=(1, 2, 3),
+    config=TrainConfig(
+        name="egtea",
+        iterations=500,
+        eval_every=20,
+        val_videos=4,
+        # resample: features extracted at another frame rate than the labels are mapped by index
+        data=DataConfig(background=("None",), alignment="resample"),
+        clip=ClipConfig(clip_len=128, sample_rate=8),
+        reward=RewardConfig(kind="segmental", edit_weight=0.5, f1_weights=(0.0, 0.0, 0.5)),
+        model=ModelConfig(head="causal_mstcn", hidden_dim=64, tcn_stages=4, tcn_layers=10),
+        algo=AlgoConfig(kind="ppo", lr=5e-4, ce_coef=1.0, ent_coef=0.01, chunk_clips=8),
+        resources=ResourceConfig(num_workers=1, envs_per_worker=4, num_learners=1),
+    ),
+    # Real EGTEA videos average ~28k frames; 32 videos at half length keep the default small.
+    synthetic=SynthConfig(preset="egtea", num_videos=32, scale=0.5),
+    quick=("iterations=30", "eval_every=10"),
+)
+
+if __name__ == "__main__":
+    sys.exit(main(EXPERIMENT, description=__doc__))

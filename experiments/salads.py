@@ -1,0 +1,73 @@
+r"""50Salads: streaming action segmentation of 50 salad-preparation videos, PPO on Ray.
+
+What it trains
+    A causal MS-TCN streaming segmenter on I3D-style features, clip 128 frames x sample rate 8 as
+    in SVTAS-RL (50Salads is recorded at 30 fps; a clip covers ~34 s), per-frame PPO on the
+    segmental reward plus the auxiliary CE + smoothing loss. 19 classes (17 actions plus
+    action_start / action_end), no background class: Edit and F1 count every segment. 5-fold
+    cross-validation (splits 1-5). Model selection on 3 validation videos from the training split.
+
+Run it standalone
+    python experiments/salads.py                        # synthetic 50Salads, split 1, short budget
+    python experiments/salads.py --split all            # 5 splits as parallel Tune trials
+    python experiments/salads.py --data-root /data/50salads --split all --set iterations=300
+    python experiments/salads.py --resume runs/salads-split1/<timestamp>
+
+Run it on a cluster (see README "Running on a cluster")
+    RAY_AUTH_MODE=disabled ray job submit --address http://HEAD:8265 --working-dir . \
+        --runtime-env-json '{"excludes": [".git", "runs/", "data/", ".venv/", "*.npy", "*.mp4"]}' \
+        -- python experiments/salads.py --data-root /shared/50salads --set runs_dir=/shared/runs \
+           --split all --num-workers 4 --gpus-per-learner 1
+
+Debug it in one process
+    ``--num-workers 1 --set resources.num_cpus=2 --set iterations=2``; breakpoints in
+    svtas_ray/rl/rollout.py / learner.py, or drive ``Trainer(cfg).step()`` from a notebook.
+
+Expected results
+    Synthetic default (split 1, 30 iterations; measured 2 min 13 s wall on 2 CPU cores including
+    generating the dataset): test Acc 16.6, Edit 14.2, F1@50 0.8 (%) -- far from converged, it
+    shows the pipeline end to end. Train longer (--set iterations=300) for real scores.
+    Real 50Salads (I3D features, 5-fold means, %): MS-TCN (Farha & Gall, CVPR 2019) Acc 80.7,
+    Edit 67.9, F1@{10,25,50} 76.3/74.0/64.5; ASFormer (Yi et al., BMVC 2021) 85.6 / 79.6 /
+    85.1/83.4/76.0 -- both offline (whole video seen). For streaming figures see SVTAS-RL
+    (arXiv 2309.15683); we have not re-checked them, so they are not quoted here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from svtas_ray.config import (
+    AlgoConfig,
+    ClipConfig,
+    DataConfig,
+    ModelConfig,
+    ResourceConfig,
+    RewardConfig,
+    SynthConfig,
+    TrainConfig,
+)
+from svtas_ray.experiment import Experiment, main
+
+EXPERIMENT = Experiment(
+    name="salads",
+    num_classes=19,  # 17 actions + action_start + action_end (mapping.txt of the release)
+    splits=(1, 2, 3, 4, 5),
+    config=TrainConfig(
+        name="salads",
+        iterations=300,
+        eval_every=10,
+        val_videos=3,
+        data=DataConfig(background=()),
+        clip=ClipConfig(clip_len=128, sample_rate=8),
+        reward=RewardConfig(kind="segmental", edit_weight=0.5, f1_weights=(0.0, 0.0, 0.5)),
+        model=ModelConfig(head="causal_mstcn", hidden_dim=64, tcn_stages=4, tcn_layers=10),
+        algo=AlgoConfig(kind="ppo", lr=5e-4, ce_coef=1.0, ent_coef=0.01, chunk_clips=8),
+        resources=ResourceConfig(num_workers=1, envs_per_worker=4, num_learners=1),
+    ),
+    synthetic=SynthConfig(preset="salads"),
+    quick=("iterations=30", "eval_every=10"),
+)
+
+if __name__ == "__main__":
+    sys.exit(main(EXPERIMENT, description=__doc__))

@@ -1,0 +1,119 @@
+"""``svtas-ray tune``: an ASHA hyperparameter sweep on Ray Tune (see svtas_ray/tune.py).
+
+The base config is an experiment's protocol (``--experiment gtea``: experiments/gtea.py, its
+synthetic preset unless ``--data-root``) or a TrainConfig JSON (``--config``). Heavy modules are
+imported inside the command so ``--help`` needs neither Ray nor torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from svtas_ray.errors import ConfigError
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from svtas_ray import config as config_mod
+    from svtas_ray import experiment, results
+    from svtas_ray import tune as tune_mod
+    from svtas_ray.config import TrainConfig
+
+    space = None
+    if args.space:
+        try:
+            space = json.loads(Path(args.space).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{args.space}: cannot read the search space ({exc})") from None
+    if args.resume:
+        out = Path(args.resume)
+        cfg = None
+    else:
+        if args.config:
+            cfg = config_mod.load(TrainConfig, args.config)
+            if args.data_root:
+                args.set = [f"data.root={Path(args.data_root).resolve()}", *args.set]
+            cfg = config_mod.apply_overrides(cfg, [*experiment.resource_overrides(args), *args.set])
+        else:
+            exp = experiment.load_experiment(args.experiment)
+            cfg = experiment.resolve_config(exp, args)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        out = Path(args.out) if args.out else Path(cfg.runs_dir) / "sweeps" / f"{cfg.name}-{stamp}"
+    print(f"sweep directory: {out.resolve()}", flush=True)
+    table = tune_mod.sweep(
+        cfg or TrainConfig(),
+        out,
+        space,
+        num_samples=args.samples,
+        report_every=args.report_every,
+        grace_period=args.grace,
+        resume=bool(args.resume),
+    )
+    print(results.markdown_table(table, digits=4))
+    print(f"trials: {out / 'trials.md'}")
+    if (out / "best_config.json").is_file():
+        print(f"best config: {out / 'best_config.json'} (svtas-ray train --config ...)")
+    return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``svtas-ray tune`` and experiments/sweep.py."""
+    from svtas_ray.experiment import add_common_args
+
+    base = p.add_mutually_exclusive_group()
+    base.add_argument(
+        "--experiment",
+        default="gtea",
+        help="base protocol: a script name under experiments/ or a path to one (default: gtea)",
+    )
+    base.add_argument("--config", help="base TrainConfig JSON instead of an experiment")
+    add_common_args(p)
+    p.add_argument("--samples", type=int, default=8, help="trials (default: 8)")
+    p.add_argument(
+        "--report-every",
+        type=int,
+        default=2,
+        help="iterations between validation reports (ASHA's time unit; default: 2)",
+    )
+    p.add_argument(
+        "--grace", type=int, default=1, help="reports before ASHA may stop a trial (default: 1)"
+    )
+    p.add_argument(
+        "--space",
+        help='search space JSON, e.g. {"algo.lr": {"loguniform": [1e-4, 3e-3]}} '
+        "(default: svtas_ray.tune.SEARCH_SPACE)",
+    )
+    p.add_argument("--out", help="sweep directory (default: <runs_dir>/sweeps/<name>-<time>)")
+    p.add_argument(
+        "--resume", metavar="SWEEP_DIR", help="continue an interrupted sweep (Tuner.restore)"
+    )
+
+
+def add_parsers(sub: Any) -> None:
+    """Register ``tune`` on the ``svtas-ray`` sub-parsers."""
+    p = sub.add_parser("tune", help="ASHA hyperparameter sweep on Ray Tune")
+    add_arguments(p)
+    p.set_defaults(func=cmd_tune)
+
+
+def main(argv: list[str] | None = None, prog: str = "svtas-ray tune", doc: str = "") -> int:
+    """Stand-alone entry point (experiments/sweep.py)."""
+    import logging
+
+    from svtas_ray.errors import SvtasError
+
+    parser = argparse.ArgumentParser(
+        prog=prog, description=doc or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return cmd_tune(args)
+    except SvtasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
