@@ -339,7 +339,7 @@ class AlgoConfig:
 
     kind: Literal["supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td"] = "ppo"
     """'supervised': CE + smoothing only; 'ppo': per-frame clipped ratio with GAE over clips;
-    'reinforce': Monte-Carlo returns with a value baseline; 'actor_critic': one-step TD;
+    'reinforce': Monte-Carlo returns with a baseline (`baseline`); 'actor_critic': one-step TD;
     'paper_mc' / 'paper_td': the SVTAS-RL code's dice-weighted CE, one optimiser step per chunk
     (a video when chunk_clips covers it) / per clip."""
     lr: float = 1e-3
@@ -366,8 +366,10 @@ class AlgoConfig:
     """Weight of the auxiliary cross-entropy on the labels from info (RL kinds)."""
     smooth_coef: float = 0.15
     """Weight of the truncated-MSE smoothing loss (MS-TCN's 0.15)."""
-    baseline: Literal["value", "none"] = "value"
-    """Baseline of 'reinforce': the value head, or none."""
+    baseline: Literal["value", "none", "self_critical"] = "value"
+    """Baseline of 'reinforce': the value head, none, or 'self_critical': the return the greedy
+    (arg-max) segmentation of the same clips earns under the same weights (Rennie et al. 2017);
+    its returns are not bootstrapped where a chunk cuts a video, so let chunk_clips cover one."""
     normalize_advantages: bool = True
     """Standardise advantages over the batch (ppo, reinforce, actor_critic)."""
     grad_clip: float = 1.0
@@ -392,6 +394,10 @@ class AlgoConfig:
             _require(value >= 0, f"algo.{name} must be >= 0, got {value}")
         _require(self.chunk_clips >= 1, f"algo.chunk_clips must be >= 1, got {self.chunk_clips}")
         _require(self.bptt >= 0, f"algo.bptt must be >= 0, got {self.bptt}")
+        _require(
+            self.baseline != "self_critical" or self.kind == "reinforce",
+            f"algo.baseline='self_critical' applies to algo.kind='reinforce', not {self.kind!r}",
+        )
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(checkpoint: str, config: str | None) -> tuple[Any, Any, Path]:
-    """(config, model with the checkpoint's weights, run directory) of a training checkpoint."""
+def _load_model(
+    checkpoint: str, config: str | None, overrides: list[str] | None = None
+) -> tuple[Any, Any, Path]:
+    """(config, model with the checkpoint's weights, run directory) of a training checkpoint.
+
+    ``overrides`` (``--set``) change the run's config, e.g. ``data.root`` to evaluate on another
+    dataset; its classes must then be the checkpoint's (same names, same ids).
+    """
+    import json
+
     from svtas_ray import config as config_mod
     from svtas_ray.config import TrainConfig
+    from svtas_ray.data.layout import Dataset
     from svtas_ray.rl.checkpoint import load_checkpoint
     from svtas_ray.rl.policy import build_policy
 
@@ -59,15 +68,33 @@ def _load_model(checkpoint: str, config: str | None) -> tuple[Any, Any, Path]:
     cfg_path = Path(config) if config else run / "config.json"
     if not cfg_path.is_file():
         raise ConfigError(f"{cfg_path}: config not found (pass --config with the run's config)")
-    cfg = config_mod.load(TrainConfig, cfg_path)
-    from envs.video_segmentation import VideoSegmentationEnv
+    trained = config_mod.load(TrainConfig, cfg_path)
+    cfg = config_mod.apply_overrides(trained, overrides or [])
+    meta_path = run / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if "obs_shape" in meta and "num_classes" in meta and cfg.clip == trained.clip:
+        num_classes, obs_shape = int(meta["num_classes"]), tuple(meta["obs_shape"])
+        if cfg.data.modality == "frames":  # frames are resized to data.frame_size when read
+            obs_shape = (obs_shape[0], *cfg.data.frame_size, 3)
+    else:  # no run directory beside the checkpoint: ask an environment
+        from envs.video_segmentation import VideoSegmentationEnv
 
-    env = VideoSegmentationEnv(cfg.env("test"))
-    obs_shape = tuple(int(d) for d in env.observation_space.shape)
-    model = build_policy(cfg, int(env.action_space.nvec[0]), obs_shape)
+        env = VideoSegmentationEnv(cfg.env("test"))
+        num_classes, obs_shape = int(env.action_space.nvec[0]), env.observation_space.shape
+        env.close()
+    if cfg.data.root != trained.data.root:
+        ours = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir).classes
+        theirs = meta.get("classes") or list(
+            Dataset.open(trained.data.root, trained.data.background).classes.names
+        )
+        if list(ours.names) != list(theirs):
+            raise ConfigError(
+                f"{cfg.data.root}: classes {list(ours.names)} differ from the checkpoint's "
+                f"{list(theirs)}"
+            )
+    model = build_policy(cfg, num_classes, tuple(int(d) for d in obs_shape))
     model.load_state_dict(data["model"])
     model.eval()
-    env.close()
     return cfg, model, run
 
 
@@ -78,9 +105,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from svtas_ray.rl.evaluation import greedy_videos, write_eval
     from svtas_ray.rl.trainer import split_videos
 
-    cfg, model, run = _load_model(args.checkpoint, args.config)
+    cfg, model, run = _load_model(args.checkpoint, args.config, args.set)
     _, val, test = split_videos(cfg)
     videos, part = (test, "test") if args.split == "test" else (val, "train")
+    if args.videos:
+        unknown = sorted(set(args.videos) - set(videos))
+        if unknown:
+            raise ConfigError(f"--videos {unknown} are not among the run's {args.split} videos")
+        videos = [v for v in videos if v in args.videos]
     if not videos:
         raise ConfigError(f"the run has no {args.split} videos")
     rows = greedy_videos(model, cfg, part, tuple(videos))  # type: ignore[arg-type]
@@ -103,7 +135,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from svtas_ray.data.layout import Dataset
     from svtas_ray.data.predictions import write_prediction
 
-    cfg, model, run = _load_model(args.checkpoint, args.config)
+    cfg, model, run = _load_model(args.checkpoint, args.config, args.set)
     ds = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
     read, num_frames, close = _open_stream(args, cfg)
     plan = ClipPlan(num_frames, cfg.clip.clip_len, cfg.clip.sample_rate)
@@ -128,7 +160,23 @@ def cmd_stream(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_prediction(out, pred, ds.classes)
     print(f"wrote {len(pred)} frame labels to {out}")
+    bar = _stream_colour_bar(out.with_suffix(".png"), source.stem, pred, ds)
+    print(f"colour bar: {bar}")
     return 0
+
+
+def _stream_colour_bar(path: Path, name: str, pred: Any, ds: Any) -> Path:
+    """The prediction's colour bar, under the ground truth when the dataset labels this video."""
+    from svtas_ray.viz import colour_bars
+
+    gt = ds.labels(name) if ds.label_path(name).is_file() else None
+    if gt is not None and len(gt) == len(pred):
+        return colour_bars(
+            path, gt, {"prediction": pred}, ds.classes, ds.background_ids, f"{name} (stream)"
+        )
+    return colour_bars(
+        path, None, {"prediction": pred}, ds.classes, ds.background_ids, f"{name} (no labels)"
+    )
 
 
 def _open_stream(args: argparse.Namespace, cfg: Any) -> tuple[Any, int, Any]:
@@ -169,6 +217,14 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--config", help="config.json (default: the run directory's)")
     p.add_argument("--out", help="output folder (default: RUN/eval/<split>_cli)")
     p.add_argument("--json", action="store_true", help="print the pooled scores as JSON")
+    p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos of the split")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the run's config, e.g. data.root=OTHER_DATASET (same classes)",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("stream", help="segment one video or feature file clip by clip")
@@ -177,7 +233,16 @@ def add_parsers(sub: Any) -> None:
     src.add_argument("--video", help="a video file (frames-mode checkpoints)")
     src.add_argument("--features", help="a (D, T) .npy feature file (features-mode checkpoints)")
     p.add_argument("--config", help="config.json (default: the run directory's)")
-    p.add_argument("--out", help="per-frame prediction file (default: RUN/stream/<name>.txt)")
+    p.add_argument(
+        "--out", help="per-frame prediction file (default: RUN/stream/<name>.txt; PNG beside it)"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the run's config, e.g. data.root=DATASET (for its class names and labels)",
+    )
     p.set_defaults(func=cmd_stream)
 
 

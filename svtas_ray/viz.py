@@ -31,13 +31,16 @@ def palette(num_classes: int, background: Sequence[int] = ()) -> np.ndarray:
 
 def colour_bars(
     path: str | Path,
-    gt: np.ndarray,
+    gt: np.ndarray | None,
     predictions: Mapping[str, np.ndarray],
     classes: ClassMap,
     background: Sequence[int] = (),
     title: str = "",
 ) -> Path:
-    """Write a PNG of ``gt`` (T,) and each prediction (T,) with its error strip and a legend."""
+    """Write a PNG of ``gt`` (T,) and each prediction (T,) with its error strip and a legend.
+
+    With ``gt=None`` (a video without labels) only the predictions are drawn, without error strips.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,22 +48,28 @@ def colour_bars(
     from matplotlib.patches import Patch
 
     colours = palette(classes.num_classes, background)
-    rows: list[tuple[str, np.ndarray]] = [("ground truth", colours[gt])]
+    rows: list[tuple[str, np.ndarray]] = [] if gt is None else [("ground truth", colours[gt])]
     for name, pred in predictions.items():
+        rows.append((name, colours[pred]))
+        if gt is None:
+            continue
         if len(pred) != len(gt):
             raise ValueError(f"prediction {name!r} has {len(pred)} frames, ground truth {len(gt)}")
-        rows.append((name, colours[pred]))
         errors = np.where((pred != gt)[:, None], 0.0, 1.0) * np.ones(3)
         rows.append((f"{name} errors", errors))
+    if not rows:
+        raise ValueError("nothing to draw: no ground truth and no prediction")
+    length = len(rows[0][1])
     fig, axes = plt.subplots(len(rows), 1, figsize=(12, 0.45 * len(rows) + 1.2), squeeze=False)
     for ax, (label, strip) in zip(axes[:, 0], rows, strict=True):
         ax.imshow(strip[None], aspect="auto", interpolation="nearest")
         ax.set_yticks([])
         ax.set_xticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
-    axes[-1, 0].set_xticks(np.linspace(0, len(gt) - 1, 6).round())
+    axes[-1, 0].set_xticks(np.linspace(0, length - 1, 6).round())
     axes[-1, 0].set_xlabel("frame")
-    used = sorted(set(np.unique(gt)).union(*(np.unique(p) for p in predictions.values())))
+    shown = ([] if gt is None else [gt]) + list(predictions.values())
+    used = sorted(set().union(*(np.unique(x).tolist() for x in shown)))
     handles = [Patch(color=colours[c], label=classes.names[c]) for c in used]
     fig.legend(
         handles=handles,

@@ -59,3 +59,4 @@ def test_train_then_eval_then_stream(
     assert out.startswith("clip 1/") and "ms)" in out
     pred = (run_dir / "stream" / f"{video.stem}.txt").read_text().split()
     assert len(pred) == np.load(video).shape[1]
+    assert (run_dir / "stream" / f"{video.stem}.png").stat().st_size > 0  # the colour bar

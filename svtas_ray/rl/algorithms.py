@@ -5,8 +5,8 @@ A learner replays each chunk from its stored start state, clip by clip, carrying
 
 - ``supervised``: ``ce_coef``·CE + ``smooth_coef``·smoothing on the labels only.
 - ``ppo``: per-frame clipped ratio with the clip's GAE advantage; value loss; entropy bonus.
-- ``reinforce``: Monte-Carlo returns (bootstrapped only where a chunk cuts a video) minus the
-  behaviour value as baseline.
+- ``reinforce``: Monte-Carlo returns (bootstrapped only where a chunk cuts a video) minus a
+  baseline: the behaviour value, nothing, or (``self_critical``) the greedy segmentation's return.
 - ``actor_critic``: one-step TD advantages from the value head.
 - ``paper_mc`` / ``paper_td``: the SVTAS-RL code's CE weighted by the no-grad dice reward
   β1**dice + β2; one optimiser step per chunk / per clip (:func:`windows`).
@@ -45,6 +45,8 @@ def targets(chunk: TorchChunk, algo: AlgoConfig) -> Targets:
     match algo.kind:
         case "ppo":
             adv, ret = losses.gae(r, v, d, last, algo.gamma, algo.gae_lambda)
+        case "reinforce" if algo.baseline == "self_critical":
+            adv, ret = losses.self_critical_advantages(r, chunk.greedy_rewards, d, algo.gamma)
         case "reinforce":
             ret = losses.discounted_returns(r, d, last, algo.gamma)
             adv = ret - v if algo.baseline == "value" else ret.clone()

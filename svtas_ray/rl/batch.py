@@ -4,6 +4,10 @@ A chunk is ``K`` consecutive clips of each of a worker's ``E`` environments (row
 end inside a chunk (``dones``); the learner then resets that row's memory to the initial state
 exactly as the worker did. Arrays are numpy so that chunks travel through the object store as
 zero-copy buffers.
+
+In frames mode a chunk carries no pixels (64 RGB frames of 224² are 9.6 MB per clip): ``obs`` is
+None and each clip slot is referred to by its video id and raw frame index, from which the learner
+decodes the frames itself (:class:`svtas_ray.rl.frames.FrameDecoder`).
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ import torch
 class Chunk:
     """N rows of K clips of L frames (obs ``(N, K, L, ...)``)."""
 
-    obs: np.ndarray
-    """(N, K, L, D) float32 features or (N, K, L, H, W, 3) uint8 frames."""
+    obs: np.ndarray | None
+    """(N, K, L, D) float32 features; None in frames mode (see ``video`` / ``frame_index``)."""
     actions: np.ndarray
     """(N, K, L) int64 sampled class ids."""
     logp: np.ndarray
@@ -39,6 +43,13 @@ class Chunk:
     """(N,) float32 value of the observation after the chunk (bootstrap)."""
     start_state: tuple[np.ndarray, ...]
     """The memory at the chunk's start, batch first."""
+    greedy_rewards: np.ndarray | None = None
+    """(N, K) float32 reward the arg-max actions would have earned (``algo.baseline`` =
+    'self_critical'; None otherwise)."""
+    video: np.ndarray | None = None
+    """(N, K) str video id of each clip (frames mode; None with features)."""
+    frame_index: np.ndarray | None = None
+    """(N, K, L) int32 label-frame index of each slot (frames mode; the learner decodes them)."""
 
     @property
     def rows(self) -> int:
@@ -52,7 +63,9 @@ class Chunk:
         return Chunk(**{f.name: _take(getattr(self, f.name), rows) for f in fields(self)})  # type: ignore[arg-type]
 
 
-def _take(x: np.ndarray | tuple[np.ndarray, ...], rows: np.ndarray) -> object:
+def _take(x: np.ndarray | tuple[np.ndarray, ...] | None, rows: np.ndarray) -> object:
+    if x is None:
+        return None
     if isinstance(x, tuple):
         return tuple(a[rows] for a in x)
     return x[rows]
@@ -67,6 +80,8 @@ def concat(chunks: Sequence[Chunk]) -> Chunk:
         parts = [getattr(c, f.name) for c in chunks]
         if f.name == "start_state":
             out[f.name] = tuple(np.concatenate(p, 0) for p in zip(*parts, strict=True))
+        elif any(p is None for p in parts):
+            out[f.name] = None
         else:
             out[f.name] = np.concatenate(parts, 0)
     return Chunk(**out)  # type: ignore[arg-type]
@@ -86,16 +101,28 @@ class TorchChunk:
     dones: torch.Tensor
     last_value: torch.Tensor
     start_state: tuple[torch.Tensor, ...]
+    greedy_rewards: torch.Tensor
+    """(N, K); zeros when the chunk has none."""
 
     @staticmethod
-    def of(chunk: Chunk, device: torch.device | str) -> TorchChunk:
+    def of(chunk: Chunk, device: torch.device | str, obs: np.ndarray | None = None) -> TorchChunk:
+        """Tensors of ``chunk``; ``obs`` replaces ``chunk.obs`` (the decoded frames mode clips)."""
+
         def t(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(np.array(a)).to(device)  # a writable copy of a shared buffer
 
-        kwargs: dict[str, object] = {}
-        for f in fields(Chunk):
-            value = getattr(chunk, f.name)
-            kwargs[f.name] = tuple(t(a) for a in value) if f.name == "start_state" else t(value)
+        observations = chunk.obs if obs is None else obs
+        if observations is None:
+            raise ValueError("a frames mode chunk needs its decoded frames (obs=...)")
+        greedy = chunk.greedy_rewards
+        kwargs: dict[str, object] = {
+            "obs": t(observations),
+            "start_state": tuple(t(a) for a in chunk.start_state),
+            "greedy_rewards": t(np.zeros_like(chunk.rewards) if greedy is None else greedy),
+        }
+        for f in fields(TorchChunk):
+            if f.name not in kwargs:
+                kwargs[f.name] = t(getattr(chunk, f.name))
         return TorchChunk(**kwargs)  # type: ignore[arg-type]
 
     def rows(self, index: torch.Tensor) -> TorchChunk:

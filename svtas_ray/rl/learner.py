@@ -5,6 +5,9 @@ CPU, NCCL on GPU) after every backward pass, which is what DDP does; parameters 
 from rank 0 at set-up, so the learners' weights stay identical. Every learner makes the same
 number of optimiser steps per update (empty minibatches still join the all-reduce), otherwise the
 collective calls would not pair up.
+
+In frames mode the chunks hold frame references and the learner decodes the frames itself
+(:class:`~svtas_ray.rl.frames.FrameDecoder`, decord opened lazily in this process).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch.distributed as dist
 from svtas_ray.config import TrainConfig
 from svtas_ray.rl import algorithms
 from svtas_ray.rl.batch import Chunk, TorchChunk, concat
+from svtas_ray.rl.frames import FrameDecoder
 from svtas_ray.rl.policy import build_policy, detach, weights_to_numpy
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ class Learner:
         self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, algo.lr_decay)
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
         self.grouped = False
+        self.decoder: FrameDecoder | None = None
 
     # ------------------------------------------------------------------ distributed set-up
 
@@ -107,7 +112,7 @@ class Learner:
             c if r is None else c.select(np.arange(r[0], c.rows, r[1]))
             for c, r in zip(chunks, rows, strict=True)
         ]
-        batch = TorchChunk.of(concat(parts), self.device)
+        batch = self.tensors(concat(parts))
         algo = self.cfg.algo
         tgt = algorithms.targets(batch, algo)
         n = int(batch.actions.shape[0])
@@ -128,6 +133,18 @@ class Learner:
             lr=float(self.scheduler.get_last_lr()[0]),
         )
         return stats
+
+    def tensors(self, chunk: Chunk) -> TorchChunk:
+        """``chunk`` on this learner's device, its frames decoded here in frames mode."""
+        if chunk.obs is not None:
+            return TorchChunk.of(chunk, self.device)
+        if chunk.video is None or chunk.frame_index is None:
+            raise ValueError("a chunk without observations must carry frame references")
+        if self.decoder is None:
+            self.decoder = FrameDecoder(self.cfg.data)
+        return TorchChunk.of(
+            chunk, self.device, self.decoder.decode(chunk.video, chunk.frame_index)
+        )
 
     def _minibatch(
         self, batch: TorchChunk, tgt: algorithms.Targets, idx: torch.Tensor
@@ -178,6 +195,8 @@ class Learner:
         return float(norm)
 
     def close(self) -> None:
+        if self.decoder is not None:
+            self.decoder.close()
         if self.grouped:
             dist.destroy_process_group()
             self.grouped = False

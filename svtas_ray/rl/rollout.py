@@ -3,6 +3,10 @@
 A worker keeps its environments and their memory states across iterations, so a video may span
 several chunks; each chunk stores the memory at its start so a learner can replay it. Sampling is
 per frame from the last stage's logits. Evaluation runs the greedy policy over given videos.
+
+In frames mode a chunk holds references to its clips' frames, not the frames (:mod:`.frames`);
+with ``algo.baseline = "self_critical"`` it also holds the greedy actions' rewards
+(:mod:`.self_critical`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from svtas_ray.config import TrainConfig
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.rl import losses
 from svtas_ray.rl.batch import Chunk
+from svtas_ray.rl.frames import VideoPlans, clip_refs
 from svtas_ray.rl.policy import (
     build_policy,
     forward,
@@ -26,6 +31,7 @@ from svtas_ray.rl.policy import (
     reset_rows,
     state_to_numpy,
 )
+from svtas_ray.rl.self_critical import GreedyRewards
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,8 @@ class RolloutStats:
     sample_s: float
     episodes: list[dict[str, Any]] = field(default_factory=list)
     """Finished episodes: video, return and the scores of ``SCORE_KEYS``."""
+    greedy_reward_sum: float | None = None
+    """Reward the greedy actions earned on the same clips (self-critical baseline only)."""
 
 
 class RolloutWorker:
@@ -66,15 +74,24 @@ class RolloutWorker:
         self.obs, self.infos = self.envs.reset(seed=cfg.seed * 10_000 + index * 100)
         self.state = self.model.initial_state(n, "cpu")
         self._node_id = ""
+        dataset = self.envs.envs[0].dataset
+        self.plans = VideoPlans(dataset, cfg.clip)
+        self.frames_mode = cfg.data.modality == "frames"
+        self.greedy: GreedyRewards | None = None
+        if cfg.algo.kind == "reinforce" and cfg.algo.baseline == "self_critical":
+            self.greedy = GreedyRewards(
+                cfg.reward, self.num_classes, dataset.background_ids, self.plans, n
+            )
 
     def spec(self) -> tuple[int, tuple[int, ...]]:
         """(num_classes, observation shape)."""
         return self.num_classes, self.obs_shape
 
     def node_id(self) -> str:
+        """The Ray node this worker runs on ('' in a plain process: asking would start Ray)."""
         import ray
 
-        if not self._node_id:
+        if not self._node_id and ray.is_initialized():
             self._node_id = str(ray.get_runtime_context().get_node_id())
         return self._node_id
 
@@ -90,7 +107,12 @@ class RolloutWorker:
         load_numpy_weights(self.model, weights)
         n, length = self.envs.num_envs, self.cfg.clip.clip_len
         start_state = tuple(state_to_numpy(self.state))
-        obs_buf = np.zeros((n, clips, *self.obs_shape), dtype=self.obs.dtype)
+        obs_buf = (
+            None if self.frames_mode else np.zeros((n, clips, *self.obs_shape), self.obs.dtype)
+        )
+        videos = np.zeros((n, clips), dtype=object) if self.frames_mode else None
+        frame_index = np.zeros((n, clips, length), np.int32) if self.frames_mode else None
+        greedy = np.zeros((n, clips), np.float32) if self.greedy is not None else None
         act = np.zeros((n, clips, length), np.int64)
         logp = np.zeros((n, clips, length), np.float32)
         rew = np.zeros((n, clips), np.float32)
@@ -102,7 +124,10 @@ class RolloutWorker:
         fresh = self.model.initial_state(n, "cpu")
         for k in range(clips):
             lab[:, k], msk[:, k] = self._labels_mask()
-            obs_buf[:, k] = self.obs
+            if obs_buf is not None:
+                obs_buf[:, k] = self.obs
+            if videos is not None and frame_index is not None:
+                videos[:, k], frame_index[:, k] = clip_refs(self.plans, self.infos)
             mask = torch.from_numpy(msk[:, k])
             out = forward(self.model, torch.from_numpy(self.obs), self.state, mask)
             logits = out.logits[-1].float()
@@ -111,6 +136,8 @@ class RolloutWorker:
             act[:, k] = actions.numpy()
             logp[:, k] = losses.action_log_prob(logits, actions).numpy()
             val[:, k] = out.value.float().numpy()
+            if greedy is not None and self.greedy is not None:
+                greedy[:, k] = self.greedy(logits.argmax(-1).numpy(), self.infos)
             self.obs, rew[:, k], done[:, k], _, self.infos = self.envs.step(act[:, k])
             for info in self.infos:
                 if "final_info" in info:
@@ -122,9 +149,22 @@ class RolloutWorker:
         mask = torch.from_numpy(mask_np)
         last_value = forward(self.model, torch.from_numpy(self.obs), self.state, mask).value
         stats.reward_sum = float(rew.sum())
+        stats.greedy_reward_sum = None if greedy is None else float(greedy.sum())
         stats.sample_s = time.perf_counter() - start
         chunk = Chunk(
-            obs_buf, act, logp, rew, val, lab, msk, done, last_value.float().numpy(), start_state
+            obs_buf,
+            act,
+            logp,
+            rew,
+            val,
+            lab,
+            msk,
+            done,
+            last_value.float().numpy(),
+            start_state,
+            greedy_rewards=greedy,
+            video=None if videos is None else videos.astype(str),  # fixed-width: zero-copy
+            frame_index=frame_index,
         )
         return chunk, stats
 

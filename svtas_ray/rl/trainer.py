@@ -112,6 +112,9 @@ class Trainer:
             "val_videos": self.val_videos,
             "test_videos": self.test_videos,
             "num_classes": self.num_classes,
+            "classes": list(
+                Dataset.open(self.cfg.data.root, self.cfg.data.background).classes.names
+            ),
             "obs_shape": list(self.obs_shape),
             "worker_restarts": self.worker_restarts,
         }
@@ -206,6 +209,9 @@ class Trainer:
             "workers": len(stats),
             "worker_restarts": self.worker_restarts,
         }
+        greedy = [s.greedy_reward_sum for s in stats if s.greedy_reward_sum is not None]
+        if greedy:  # the self-critical baseline's reward, beside the sampled one
+            row["greedy_reward_mean"] = sum(greedy) / max(steps, 1)
         for key in ("return", *evaluation.SCORE_KEYS):
             values = [e[key] for e in episodes if key in e]
             if values:
