@@ -209,12 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_viz)
 
     from svtas_ray.baseline import add_parser as add_baseline_parser
+    from svtas_ray.bench_cli import add_parsers as add_bench_parsers
     from svtas_ray.train_cli import add_parsers as add_train_parsers
     from svtas_ray.tune_cli import add_parsers as add_tune_parsers
 
     add_train_parsers(sub)
     add_tune_parsers(sub)
     add_baseline_parser(sub)
+    add_bench_parsers(sub)
     return parser
 
 

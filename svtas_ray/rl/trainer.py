@@ -143,20 +143,30 @@ class Trainer:
         budget = cfg.time_budget_s if time_budget_s is None else time_budget_s
         start = time.perf_counter()
         row: dict[str, Any] = {}
+        validated = True
         while self.iteration < target and not (budget and time.perf_counter() - start > budget):
             row = self.step()
             last = self.iteration == target or (budget > 0 and time.perf_counter() - start > budget)
-            if self.val_videos and (self.iteration % cfg.eval_every == 0 or last):
-                scores = self.evaluate("val")
-                row.update({f"val_{k}": v for k, v in scores.items()})
-                improved = selection_score(scores) > self.best_score
-                if improved:
-                    self.best_score = selection_score(scores)
-            else:
-                improved = not self.val_videos
+            validated = bool(self.val_videos) and (self.iteration % cfg.eval_every == 0 or last)
+            improved = self._validate(row) if validated else not self.val_videos
             self.save(best=improved)
             self.log.log(row)
+        if not validated:
+            # The budget ran out while saving or logging an iteration that was not validated:
+            # validate it now, so the run always ends with a model selected on validation.
+            improved = self._validate(row)
+            self.save(best=improved)
+            self.log.log(row)  # replaces the iteration's row, now with its val_ scores
         return row
+
+    def _validate(self, row: dict[str, Any]) -> bool:
+        """Score the validation videos into ``row``; True when they beat the best so far."""
+        scores = self.evaluate("val")
+        row.update({f"val_{k}": v for k, v in scores.items()})
+        improved = selection_score(scores) > self.best_score
+        if improved:
+            self.best_score = selection_score(scores)
+        return improved
 
     def step(self) -> dict[str, Any]:
         """One iteration: sample on every worker, update every learner; the metrics row."""

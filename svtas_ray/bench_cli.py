@@ -1,0 +1,148 @@
+"""``svtas-ray bench offline-vs-streaming``: the offline vs streaming table (svtas_ray/bench.py).
+
+Only the standard library is imported here: ``--help`` works without data, torch or Ray.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from svtas_ray.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SETTING_NAMES = ("quick", "full", "algos")
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Register ``bench offline-vs-streaming`` on the CLI's sub-command parsers."""
+    p = sub.add_parser("bench", help="benchmarks that write result tables and plots")
+    kinds = p.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    b = kinds.add_parser(
+        "offline-vs-streaming",
+        help="offline MS-TCN/ASFormer vs naive and RL-trained streaming, one table",
+        description="Train and score offline, naive-streaming and streaming (supervised and RL) "
+        "segmenters on one dataset under one protocol; write parquet/CSV/markdown tables and PNGs.",
+    )
+    add_arguments(b)
+    b.set_defaults(func=cmd_offline_vs_streaming)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of the offline-vs-streaming benchmark (the CLI and the script share them)."""
+    p.add_argument(
+        "--setting",
+        default="full",
+        choices=SETTING_NAMES,
+        help="quick: every row, tiny budgets, 1 split/seed (minutes); full: GTEA labels, 4 "
+        "splits, 3 seeds (hours on 2 cores); algos: the six objectives, gtea preset, split 1, "
+        "3 seeds (issue 6)",
+    )
+    p.add_argument("--quick", action="store_true", help="same as --setting quick")
+    p.add_argument("--data-root", help="dataset root (default: the setting's synthetic data)")
+    p.add_argument(
+        "--bg", nargs="*", help="background classes with --data-root (default: background)"
+    )
+    p.add_argument("--features-dir", default="features", help="feature folder under the root")
+    p.add_argument("--splits", type=int, nargs="+", help="override the setting's splits")
+    p.add_argument("--seeds", type=int, nargs="+", help="override the setting's seeds")
+    p.add_argument("--budget-s", type=float, help="streaming training budget per job, seconds")
+    p.add_argument("--offline-epochs", type=int, help="epochs of the offline models")
+    p.add_argument("--algos", nargs="+", help="streaming objectives (default: the setting's)")
+    p.add_argument("--heads", nargs="+", help="streaming heads (default: the setting's)")
+    p.add_argument("--offline", nargs="*", help="offline models (default: the setting's)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="TrainConfig override for every streaming job (e.g. algo.lr=5e-4)",
+    )
+    p.add_argument(
+        "--external",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="a folder of prediction files (<video>.txt) scored as one more row (repeatable)",
+    )
+    p.add_argument("--cpus", type=int, help="CPUs of the embedded Ray cluster (default: all)")
+    p.add_argument("--out", help="output folder (default: runs/bench/offline_vs_streaming/SETTING)")
+    p.add_argument("--publish", help="also copy table.md, targets.md and the PNGs here")
+    p.add_argument(
+        "--cache-dir", help="where synthetic datasets are kept (default: $SVTAS_CACHE or ~/.cache)"
+    )
+
+
+def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from svtas_ray.bench import SETTINGS, prepare_data, run_benchmark
+    from svtas_ray.experiment import cache_dir
+
+    setting = SETTINGS["quick" if args.quick else args.setting]
+    changes = {
+        "splits": tuple(args.splits) if args.splits else None,
+        "seeds": tuple(args.seeds) if args.seeds else None,
+        "budget_s": args.budget_s,
+        "offline_epochs": args.offline_epochs,
+        "algos": tuple(args.algos) if args.algos else None,
+        "heads": tuple(args.heads) if args.heads else None,
+        "offline": tuple(args.offline) if args.offline is not None else None,
+    }
+    setting = dataclasses.replace(setting, **{k: v for k, v in changes.items() if v is not None})
+    external = {}
+    for item in args.external:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not Path(folder).is_dir():
+            raise ConfigError(f"--external {item!r}: expected NAME=DIR with an existing DIR")
+        external[name] = Path(folder)
+    shared = os.environ.get("SVTAS_SHARED_DATA")
+    repo = Path(__file__).resolve().parents[1]
+    gtea = (Path(shared) if shared else repo.parent / "shared" / "data") / "gtea"
+    data = prepare_data(
+        setting,
+        args.data_root,
+        cache_dir(args.cache_dir),
+        tuple(args.bg) if args.bg is not None else None,
+        args.features_dir,
+        gtea,
+    )
+    out = Path(args.out or f"runs/bench/offline_vs_streaming/{setting.name}")
+    table = run_benchmark(
+        setting,
+        data,
+        out,
+        args.set,
+        external,
+        args.cpus,
+        Path(args.publish) if args.publish else None,
+    )
+    from svtas_ray.results import markdown_table
+
+    print(markdown_table(table))
+    print()
+    print((out / "targets.md").read_text())
+    print(f"wrote {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, description: str | None = None) -> int:
+    """The benchmark script's entry point (the same flags as the CLI sub-command)."""
+    from svtas_ray.errors import SvtasError
+
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return cmd_offline_vs_streaming(args)
+    except SvtasError as exc:
+        print(f"offline_vs_streaming: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,198 @@
+"""The offline-vs-streaming benchmark: table logic by hand, and ``--quick`` end to end (slow)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from svtas_ray.bench import (
+    ALGOS,
+    HEADS,
+    SETTINGS,
+    aggregate,
+    format_table,
+    plan_jobs,
+    plot_metrics,
+    targets,
+)
+from svtas_ray.metrics import METRIC_NAMES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_row(method: str, head: str, split: int, seed: int, score: float, **extra: float) -> dict:
+    return {
+        "method": method,
+        "head": head,
+        "input": "features",
+        "split": split,
+        "seed": seed,
+        **{k: score for k in METRIC_NAMES},
+        "train_s": 10.0,
+        "latency_ms": 2.0,
+        "fps": 32.0,
+        "params": 100,
+        **extra,
+    }
+
+
+def test_aggregate_mean_and_sample_std_over_splits_and_seeds() -> None:
+    runs = pd.DataFrame(
+        [
+            run_row("ppo", "brt", 1, 0, 60.0),
+            run_row("ppo", "brt", 2, 0, 70.0),
+            run_row("ppo", "brt", 1, 1, 80.0),
+            run_row("offline", "mstcn", 1, 0, 90.0),
+        ]
+    )
+    summary = aggregate(runs)
+    assert list(summary["method"]) == ["ppo", "offline"]  # first-appearance order
+    ppo = summary.iloc[0]
+    assert ppo["acc"] == pytest.approx(70.0)
+    assert ppo["acc_std"] == pytest.approx(10.0)  # sample std of 60, 70, 80
+    assert ppo["runs"] == 3
+    assert np.isnan(summary.iloc[1]["edit_std"])  # one run: no std
+
+
+def test_format_table_cells() -> None:
+    runs = pd.DataFrame(
+        [
+            run_row("ppo", "brt", 1, 0, 60.0),
+            run_row("ppo", "brt", 2, 0, 70.0),
+            run_row("offline", "mstcn", 1, 0, 91.25, latency_ms=float("nan")),
+        ]
+    )
+    table = format_table(aggregate(runs))
+    assert table.loc[0, "Acc"] == "65.0 ± 7.1"
+    assert table.loc[1, "F1@50"] == "91.2"  # no ± for a single run
+    assert table.loc[1, "latency ms/clip"] == "–"
+    assert table.loc[0, "runs"] == "2"
+
+
+def summary_of(scores: dict[tuple[str, str], tuple[float, float, float]]) -> pd.DataFrame:
+    """A summary with (acc, edit, f1@50) per row; the other metrics equal acc."""
+    rows = []
+    for (method, head), (acc, edit, f50) in scores.items():
+        row = run_row(method, head, 1, 0, acc)
+        row.update({"edit": edit, "f1@50": f50})
+        rows.append(row)
+    return aggregate(pd.DataFrame(rows))
+
+
+def test_targets_distances() -> None:
+    summary = summary_of(
+        {
+            ("offline", "mstcn"): (90.0, 85.0, 80.0),
+            ("naive_stream", "mstcn"): (50.0, 20.0, 10.0),
+            ("supervised", "causal_mstcn"): (80.0, 60.0, 55.0),
+            ("ppo", "causal_mstcn"): (81.0, 65.0, 57.0),
+            ("reinforce", "brt"): (70.0, 50.0, 40.0),
+        }
+    )
+    found = {t["target"]: t for t in targets(summary)}
+    collapse = found["naive streaming mstcn collapses (acc offline - naive)"]
+    assert collapse["distance"] == pytest.approx(40.0) and collapse["holds"]
+    edit = found["best RL row beats supervised on edit"]
+    assert edit["distance"] == pytest.approx(65.0 - 60.0 - 3) and edit["holds"]
+    f50 = found["best RL row beats supervised on f1@50"]
+    assert f50["distance"] == pytest.approx(57.0 - 55.0 - 3) and not f50["holds"]
+    gap = found["best streaming row within 5 of offline MS-TCN on f1@50"]
+    assert gap["distance"] == pytest.approx(80.0 - 57.0 - 5) and not gap["holds"]
+
+
+def test_targets_skip_missing_rows() -> None:
+    summary = summary_of({("ppo", "brt"): (1.0, 2.0, 3.0)})
+    assert targets(summary) == []
+
+
+def test_plan_jobs_covers_every_row_split_and_seed() -> None:
+    full = SETTINGS["full"]
+    jobs = plan_jobs(full)
+    per = len(full.offline) + len(ALGOS) * len(HEADS)
+    assert len(jobs) == per * len(full.splits) * len(full.seeds)
+    assert len({j.name for j in jobs}) == len(jobs)
+    assert jobs[0].kind == "offline" and jobs[-1].kind == "stream"  # long jobs start first
+    quick = plan_jobs(SETTINGS["quick"])
+    assert {(j.method, j.head) for j in quick if j.kind == "stream"} == {
+        (a, h) for a in ALGOS for h in HEADS
+    }
+
+
+def test_plot_metrics_writes_png(tmp_path: Path) -> None:
+    runs = pd.DataFrame([run_row("ppo", "brt", 1, 0, 60.0), run_row("ppo", "brt", 2, 0, 70.0)])
+    path = plot_metrics(aggregate(runs), tmp_path / "m.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_script_help_needs_no_ray() -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "offline_vs_streaming.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--quick" in out.stdout and "Offline TAS vs streaming TAS" in out.stdout
+
+
+@pytest.mark.slow
+def test_quick_end_to_end(tmp_path: Path) -> None:
+    """``--quick`` from scratch: every row, tables, targets and plots (~4-5 min on 2 cores)."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "offline_vs_streaming.py"),
+        "--quick",
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--publish",
+        str(tmp_path / "docs"),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    runs = pd.read_parquet(out / "runs.parquet")
+    rows = {(m, h) for m, h in zip(runs["method"], runs["head"], strict=True)}
+    offline = {(kind, m) for kind in ("offline", "naive_stream") for m in ("mstcn", "asformer")}
+    assert rows == offline | {(a, h) for a in ALGOS for h in HEADS}
+    assert runs[list(METRIC_NAMES)].notna().all().all()
+    assert ((runs[list(METRIC_NAMES)] >= 0) & (runs[list(METRIC_NAMES)] <= 100)).all().all()
+    for name in ("table.md", "targets.md", "metrics.png"):
+        assert (tmp_path / "docs" / name).is_file()
+    assert len(list((tmp_path / "docs").glob("colour_bars_*.png"))) == 2
+    assert "best RL row beats supervised" in (out / "targets.md").read_text()
+
+
+def test_cli_sub_command_registers_and_parses() -> None:
+    import argparse
+
+    from svtas_ray.bench_cli import add_parsers, cmd_offline_vs_streaming
+
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        ["bench", "offline-vs-streaming", "--quick", "--external", "x=/tmp", "--set", "algo.lr=1"]
+    )
+    assert args.func is cmd_offline_vs_streaming
+    assert args.quick and args.external == ["x=/tmp"] and args.set == ["algo.lr=1"]
+
+
+def test_external_predictions_scored_per_split(tiny_dataset: Path, tmp_path: Path) -> None:
+    from svtas_ray.bench import run_external
+    from svtas_ray.config import DataConfig
+
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    gt = (tiny_dataset / "groundTruth" / "v0.txt").read_text()
+    (preds / "v0.txt").write_text(gt)  # a perfect prediction of the one test video
+    rows = run_external("perfect", preds, DataConfig(root=str(tiny_dataset)), [1])
+    assert len(rows) == 1
+    assert rows[0]["method"] == "perfect" and rows[0]["head"] == "external"
+    assert all(rows[0][k] == pytest.approx(100.0) for k in METRIC_NAMES)
