@@ -29,7 +29,7 @@ TINY = [
     "--synth=num_videos=6",
     "--synth=scale=0.3",
     "--synth=feature_dim=32",
-    "--set=iterations=4",
+    "--set=iterations=8",
     "--set=val_videos=1",
     "--set=clip.clip_len=16",
     "--set=model.hidden_dim=16",
@@ -41,7 +41,9 @@ TINY = [
     "--set=resources.cpus_per_learner=0.5",
     "--set=resources.num_cpus=2",
 ]
-# A hopeless learning rate next to a good one: ASHA has something to stop.
+# A hopeless learning rate next to a good one: ASHA has something to stop. Two iterations per
+# report, so that at the first rung the good trials have learnt enough not to tie with the
+# hopeless ones (after one tiny iteration both can still score 0 on Edit and F1@50).
 SPACE = {"algo.lr": {"grid": [3e-3, 1e-7, 3e-3, 1e-7]}, "algo.kind": {"choice": ["supervised"]}}
 
 
@@ -82,7 +84,7 @@ def test_asha_sweep_stops_early_and_resumes(tmp_path: Path) -> None:
     space.write_text(json.dumps(SPACE))
     start = time.monotonic()
     first = _sweep(
-        [*TINY, f"--space={space}", "--samples=1", "--report-every=1", f"--out={out}"], tmp_path
+        [*TINY, f"--space={space}", "--samples=1", "--report-every=2", f"--out={out}"], tmp_path
     )
     # Interrupt once some trial has saved a checkpoint (and so is resumable).
     while time.monotonic() - start < 90 and first.poll() is None:
@@ -106,7 +108,7 @@ def test_asha_sweep_stops_early_and_resumes(tmp_path: Path) -> None:
     assert len(trials) == 4, trials
     assert (trials["status"] == "done").all(), trials
     assert trials["stopped_early"].sum() >= 1, trials
-    assert trials["iterations"].max() == 4
+    assert trials["iterations"].max() == 8
     assert len(list((out / "tune").glob("train_trial_*"))) == 4  # restored, not restarted
     best = config_mod.load(TrainConfig, out / "best_config.json")
     assert best.algo.lr == pytest.approx(3e-3)
