@@ -20,7 +20,8 @@ Output (``--out``, default ``runs/bench/offline_vs_streaming/<setting>/``): ``ru
 ``summary.*`` (parquet, CSV, markdown), ``table.md``, ``targets.md`` (the issue's three targets
 and the distance to each), ``metrics.png`` (bars per row) and ``colour_bars_<video>.png`` (ground
 truth and every row's prediction of the same test videos). ``--publish DIR`` copies the last
-four there (the README's docs/results/).
+four there (the README's docs/results/). An interrupted run resumes: the same command again reuses
+every job whose rows were saved in ``--out``/done/ with the same data, setting and ``--set``.
 
 How to run::
 
@@ -33,7 +34,7 @@ Settings: ``quick`` — every row, synthetic gtea preset at half length, split 1
 per streaming job, offline 5 epochs; ``algos`` — issue 6's comparison: the six objectives with
 causal_mstcn, gtea preset, split 1, seeds 0-2, 60 s per job, no offline rows (add them with
 ``--offline mstcn``); ``full`` — every row on the real GTEA label sequences with synthetic
-features (``$SVTAS_SHARED_DATA/gtea``), splits 1-4, seeds 0-2, 120 s per job, offline 50 epochs.
+features (``$SVTAS_SHARED_DATA/gtea``), splits 1-4, seed 0, 120 s per job, offline 50 epochs.
 ``--splits/--seeds/--budget-s/--algos/--heads/--offline/--set`` adjust any of them.
 To debug with one process, train one row alone: ``svtas-ray train --set algo.kind=ppo ...`` or
 ``svtas-ray baseline train --model mstcn --naive-stream``.

@@ -40,8 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="full",
         choices=SETTING_NAMES,
         help="quick: every row, tiny budgets, 1 split/seed (minutes); full: GTEA labels, 4 "
-        "splits, 3 seeds (hours on 2 cores); algos: the six objectives, gtea preset, split 1, "
-        "3 seeds (issue 6)",
+        "splits, seed 0, 120 s per job (~1.5 h on 2 cores); algos: the six objectives, gtea "
+        "preset, split 1, 3 seeds (issue 6)",
     )
     p.add_argument("--quick", action="store_true", help="same as --setting quick")
     p.add_argument("--data-root", help="dataset root (default: the setting's synthetic data)")

@@ -95,3 +95,26 @@ def test_shard_deals_chunks_or_rows() -> None:
     assert shard(2, 2) == [([0], [None]), ([1], [None])]
     assert shard(1, 1) == [([0], [None])]
     assert shard(1, 2) == [([0], [(0, 2)]), ([0], [(1, 2)])]
+
+
+@pytest.mark.parametrize("kind", ("supervised", "paper_mc", "paper_td"))
+def test_every_stage_gets_its_cross_entropy(
+    kind: str, worker: RolloutWorker, tmp_path: Path
+) -> None:
+    """Without smoothing, the first stage's logits still get a gradient from the objective.
+
+    A stage trained by the smoothing term alone collapses to a constant output, and the stages
+    that refine it then see no evidence (the paper objectives once trained the last stage only).
+    """
+    cfg = tiny_config(Path(worker.cfg.data.root), tmp_path, kind, smooth_coef=0.0)
+    weights = {k: v.detach().numpy() for k, v in worker.model.state_dict().items()}
+    chunk, _ = worker.sample(weights, 4)
+    batch = TorchChunk.of(chunk, "cpu")
+    fresh = worker.model.initial_state(chunk.rows, "cpu")
+    rep = algorithms.replay(worker.model, batch, range(4), batch.start_state, fresh)
+    first = rep.logits[0]
+    first.retain_grad()
+    tgt = algorithms.targets(batch, cfg.algo)
+    total, _ = algorithms.loss(rep, batch, range(4), tgt, cfg.algo, cfg.reward)
+    total.backward()
+    assert first.grad is not None and first.grad.abs().sum() > 0

@@ -11,16 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from svtas_ray.bench import (
-    ALGOS,
-    HEADS,
-    SETTINGS,
-    aggregate,
-    format_table,
-    plan_jobs,
-    plot_metrics,
-    targets,
-)
+from svtas_ray.bench import ALGOS, HEADS, SETTINGS, plan_jobs
+from svtas_ray.bench_report import aggregate, format_table, plot_metrics, targets
 from svtas_ray.metrics import METRIC_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,6 +160,11 @@ def test_quick_end_to_end(tmp_path: Path) -> None:
         assert (tmp_path / "docs" / name).is_file()
     assert len(list((tmp_path / "docs").glob("colour_bars_*.png"))) == 2
     assert "best RL row beats supervised" in (out / "targets.md").read_text()
+    # A rerun with the same inputs reuses every finished job and rebuilds the same table.
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert f"{len(runs) - 2} of {len(runs) - 2} jobs already done" in again.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), runs)
 
 
 def test_cli_sub_command_registers_and_parses() -> None:
@@ -196,3 +193,27 @@ def test_external_predictions_scored_per_split(tiny_dataset: Path, tmp_path: Pat
     assert len(rows) == 1
     assert rows[0]["method"] == "perfect" and rows[0]["head"] == "external"
     assert all(rows[0][k] == pytest.approx(100.0) for k in METRIC_NAMES)
+
+
+def test_finished_jobs_are_reused_only_with_the_same_inputs(tmp_path: Path) -> None:
+    """Saved rows come back without any job running; other data or overrides invalidate them."""
+    import json
+
+    from svtas_ray.bench import Job, fingerprint, finished_jobs, run_jobs
+    from svtas_ray.config import DataConfig
+
+    setting = SETTINGS["quick"]
+    data = DataConfig(root=str(tmp_path))
+    key = fingerprint(data, setting, [], 128)
+    assert key != fingerprint(data, setting, ["algo.lr=0.01"], 128)
+    assert key != fingerprint(DataConfig(root=str(tmp_path / "other")), setting, [], 128)
+    jobs = [Job("stream", "ppo", "brt", 1, 0), Job("stream", "supervised", "brt", 1, 0)]
+    done = tmp_path / "done"
+    done.mkdir()
+    for i, job in enumerate(jobs):
+        rows = [run_row(job.method, job.head, 1, 0, 10.0 * (i + 1))]
+        (done / f"{job.name}.json").write_text(json.dumps({"key": key, "rows": rows}))
+    assert finished_jobs(jobs, done, "another key") == {}
+    # Every job is done: no Ray cluster starts, the rows come back in job order.
+    rows = run_jobs(jobs, data, setting, 128, [], tmp_path)
+    assert [(r["method"], r["acc"]) for r in rows] == [("ppo", 10.0), ("supervised", 20.0)]

@@ -8,8 +8,9 @@ A learner replays each chunk from its stored start state, clip by clip, carrying
 - ``reinforce``: Monte-Carlo returns (bootstrapped only where a chunk cuts a video) minus a
   baseline: the behaviour value, nothing, or (``self_critical``) the greedy segmentation's return.
 - ``actor_critic``: one-step TD advantages from the value head.
-- ``paper_mc`` / ``paper_td``: the SVTAS-RL code's CE weighted by the no-grad dice reward
-  β1**dice + β2; one optimiser step per chunk / per clip (:func:`windows`).
+- ``paper_mc`` / ``paper_td``: the SVTAS-RL code's CE (summed over stages) weighted by the
+  no-grad dice reward β1**dice + β2 of the last stage; one optimiser step per chunk / per clip
+  (:func:`windows`).
 
 Every RL kind adds the supervised terms with weights ``ce_coef`` and ``smooth_coef``.
 """
@@ -159,7 +160,12 @@ def loss(
             weight = losses.dice_scale(
                 logits, labels, mask, reward.dice_beta1, reward.dice_beta2
             )  # (N, W) no grad
-            policy = losses.reward_weighted_ce(logits, labels, mask, weight)
+            # Every stage's CE, each weighted by the last stage's reward (as the CE of
+            # `supervised`): a stage left with the smoothing term alone collapses to a constant.
+            policy = sum(
+                (losses.reward_weighted_ce(x, labels, mask, weight) for x in replayed.logits),
+                start=torch.zeros(()),
+            )
             total = policy + algo.smooth_coef * smooth
             stats.update(policy=_f(policy), dice_weight=_f(weight.mean()))
         case _:
