@@ -207,7 +207,7 @@ def run_stream_job(
     from svtas_ray.data.layout import Dataset
     from svtas_ray.rl.checkpoint import load_checkpoint
     from svtas_ray.rl.policy import build_policy
-    from svtas_ray.rl.trainer import Trainer, selection_score
+    from svtas_ray.rl.trainer import Trainer
 
     torch.set_num_threads(1)
     cfg = TrainConfig(
@@ -232,15 +232,7 @@ def run_stream_job(
         t0 = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - t0
-        rows = trainer.log.rows
-        if trainer.val_videos and rows and "val_acc" not in rows[-1]:
-            # The budget ran out between two validations: validate the final weights too, so
-            # that selection sees everything trained within the budget.
-            scores = trainer.evaluate("val")
-            if selection_score(scores) > trainer.best_score:
-                trainer.best_score = selection_score(scores)
-                trainer.save(best=True)
-        results = trainer.finish()
+        results = trainer.finish()  # train() validated its last iteration: selection saw all
         path = trainer.path
         obs_shape, num_classes = trainer.obs_shape, trainer.num_classes
     model = build_policy(cfg, num_classes, obs_shape)

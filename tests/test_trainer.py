@@ -55,7 +55,10 @@ def test_a_run_writes_its_directory(tiny_gtea: Path, tmp_path: Path) -> None:
 
 
 def test_resume_continues_at_the_same_iteration(tiny_gtea: Path, tmp_path: Path) -> None:
+    """Also: the last iteration of every train() call is validated, off the eval_every schedule
+    (at an iteration count, and when the time budget runs out)."""
     cfg = tiny_config(tiny_gtea, tmp_path / "runs", "supervised")
+    cfg = config_mod.apply_overrides(cfg, ["eval_every=3"])
     with Trainer(cfg) as trainer:
         trainer.train(iterations=1)
         run = trainer.path
@@ -68,9 +71,10 @@ def test_resume_continues_at_the_same_iteration(tiny_gtea: Path, tmp_path: Path)
         restored = __import__("ray").get(resumed.learners[0].weights.remote())
         for key, value in saved.items():
             np.testing.assert_array_equal(restored[key], value)
-        resumed.train()
+        resumed.train(iterations=100, time_budget_s=1e-3)  # one iteration, then out of time
     metrics = pd.read_parquet(run / "metrics.parquet")
     assert list(metrics["iteration"]) == [1, 2]
+    assert metrics["val_edit"].notna().all(), metrics
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["iteration"] == 2
 
 
