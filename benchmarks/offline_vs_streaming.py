@@ -39,13 +39,12 @@ features (``$SVTAS_SHARED_DATA/gtea``), splits 1-4, seed 0, 120 s per job, offli
 To debug with one process, train one row alone: ``svtas-ray train --set algo.kind=ppo ...`` or
 ``svtas-ray baseline train --model mstcn --naive-stream``.
 
-How long (2 shared CPU cores): ``--quick`` ~2.5-3.5 min (14 jobs, two at a time); ``algos`` ~11 min;
-``full`` ~4 h (168 jobs; ~30 min on 16 cores). Expected results (README "Results"): ``--quick``
-runs every row but its streaming rows are untrained (Acc 12-25); ``algos`` at 60 s: ``ppo`` ~61
-Acc / 41 Edit / 32 F1@50 ahead of ``reinforce`` / ``actor_critic`` (~58 / 39 / 28) and
-``supervised`` (~53 / 36 / 21), while ``paper_mc`` / ``paper_td`` do not learn at these defaults;
-at ``--budget-s 120`` (~20 min) ``supervised``, ``ppo``, ``reinforce`` and ``actor_critic`` all
-reach ~80 / 48 / 45 within their seed spread.
+How long (2 CPU cores): ``--quick`` ~2.5 min (14 jobs, two at a time); ``algos`` ~11 min;
+``full`` 73 min (56 jobs; on 16 cores an estimated ~15 min, not measured). Expected results
+(README "Results"): ``--quick`` runs every row but its streaming rows are mostly untrained;
+``full``: offline MS-TCN ~94 Acc / 91 Edit / 92 F1@50, its naive streaming ~84 / 75 / 72, every
+streaming row ~82-86 / 50-58 / 51-60 (the objectives within the spread over splits); ``algos``
+(60 s): the RL objectives ahead of ``supervised`` early in training.
 """
 
 from __future__ import annotations
