@@ -230,6 +230,10 @@ class ModelConfig:
     """Temporal kernel of the dilated convolutions; a layer caches (kernel-1)*dilation frames."""
     dropout: float = 0.5
     """Dropout inside the TCN layers (MS-TCN's 0.5); only active in train mode."""
+    clip_lookahead: bool = False
+    """causal_mstcn: centred convolutions that also see the rest of the frame's own clip (its
+    labels are emitted when the clip has arrived, so no latency is added); memory of the past
+    across clips as before. Needs an odd kernel_size."""
     brt_blocks: int = 2
     """brt: transformer blocks, each with its own memory tokens."""
     brt_heads: int = 4
@@ -260,6 +264,11 @@ class ModelConfig:
             value = getattr(self, name)
             _require(value >= 1, f"model.{name} must be >= 1, got {value}")
         _require(self.kernel_size >= 2, f"model.kernel_size must be >= 2, got {self.kernel_size}")
+        _require(
+            not self.clip_lookahead or (self.head == "causal_mstcn" and self.kernel_size % 2 == 1),
+            "model.clip_lookahead needs model.head=causal_mstcn and an odd model.kernel_size, got "
+            f"head {self.head!r} and kernel_size {self.kernel_size}",
+        )
         _require(self.shift_div >= 2, f"model.shift_div must be >= 2, got {self.shift_div}")
         _require(
             self.refine_stages >= 0, f"model.refine_stages must be >= 0, got {self.refine_stages}"

@@ -242,9 +242,13 @@ def sweep(
     num_samples: int = 8,
     report_every: int = 1,
     grace_period: int = 1,
+    max_concurrent: int = 0,
     resume: bool = False,
 ) -> Any:
     """ASHA over ``space`` on ``val_score``; writes trials table and best_config.json into ``out``.
+
+    ``max_concurrent``: trials running at once (0: as many as the resources allow); with 1 the
+    trials run in the order the space generates them.
 
     ``resume``: continue the interrupted sweep in ``out`` (``Tuner.restore``; its base config and
     settings are read from ``out``, ``cfg`` is ignored). Returns the trials table (a DataFrame).
@@ -256,6 +260,8 @@ def sweep(
 
     if cfg.val_videos < 1:
         raise ConfigError("a sweep selects on validation scores: set val_videos >= 1")
+    if max_concurrent < 0:
+        raise ConfigError(f"max_concurrent must be >= 0, got {max_concurrent}")
     out = Path(out).resolve()
     if resume:
         if not (out / "tune").is_dir():
@@ -274,7 +280,12 @@ def sweep(
         space = SEARCH_SPACE if space is None else space
         (out / "space.json").write_text(json.dumps(space, indent=2) + "\n")
         config_mod.save(cfg, out / "base_config.json")
-        settings = {"num_samples": num_samples, "report_every": report_every, "grace": grace_period}
+        settings = {
+            "num_samples": num_samples,
+            "report_every": report_every,
+            "grace": grace_period,
+            "max_concurrent": max_concurrent,
+        }
         (out / "sweep.json").write_text(json.dumps(settings, indent=2) + "\n")
         scheduler = ASHAScheduler(
             time_attr="training_iteration",
@@ -286,7 +297,11 @@ def sweep(
             trainable,
             param_space=to_tune_space(space),
             tune_config=tune.TuneConfig(
-                metric=METRIC, mode="max", scheduler=scheduler, num_samples=num_samples
+                metric=METRIC,
+                mode="max",
+                scheduler=scheduler,
+                num_samples=num_samples,
+                max_concurrent_trials=max_concurrent or None,
             ),
             run_config=tune.RunConfig(name="tune", storage_path=str(out), verbose=1),
         )

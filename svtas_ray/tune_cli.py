@@ -51,6 +51,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         num_samples=args.samples,
         report_every=args.report_every,
         grace_period=args.grace,
+        max_concurrent=args.max_concurrent,
         resume=bool(args.resume),
     )
     print(results.markdown_table(table, digits=4))
@@ -81,6 +82,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--grace", type=int, default=1, help="reports before ASHA may stop a trial (default: 1)"
+    )
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=0,
+        help="trials running at once (default 0: as many as the cluster's CPUs and GPUs allow)",
     )
     p.add_argument(
         "--space",

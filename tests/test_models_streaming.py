@@ -31,14 +31,21 @@ TINY = ModelConfig(
     shift_div=4,
     value_hidden=8,
 )
-HEADS = ("causal_mstcn", "brt")
+HEADS = ("causal_mstcn", "brt", "lookahead")
+"""Heads under test; 'lookahead' is causal_mstcn with model.clip_lookahead."""
 CLASSES = 5
 DIM = 7
 FRAME = (20, 24)
 
 
 def make(head: str, frames: bool = False, seed: int = 0) -> StreamingSegmenter:
-    cfg = dataclasses.replace(TINY, head=head, input="frames" if frames else "features")
+    lookahead = head == "lookahead"
+    cfg = dataclasses.replace(
+        TINY,
+        head="causal_mstcn" if lookahead else head,
+        clip_lookahead=lookahead,
+        input="frames" if frames else "features",
+    )
     torch.manual_seed(seed)
     shape = (*FRAME, 3) if frames else (DIM,)
     return build_segmenter(cfg, CLASSES, shape).eval()
@@ -131,6 +138,30 @@ def test_the_past_does_not_see_the_future(head):
         b = model.forward_video(y, block_len=8).final
     torch.testing.assert_close(a[:, :16], b[:, :16])
     assert not torch.allclose(a[:, 16:], b[:, 16:])
+
+
+@pytest.mark.parametrize("head", ["causal_mstcn", "lookahead"])
+def test_clip_lookahead_sees_the_rest_of_its_clip_only(head):
+    """Frame 12 changed: with lookahead, frames 8-11 of its clip see it, frames 0-7 never do."""
+    model = make(head)
+    x = video(24)
+    y = x.clone()
+    y[:, 12] += 5.0
+    with torch.no_grad():
+        a = model.forward_video(x, block_len=8).final
+        b = model.forward_video(y, block_len=8).final
+    torch.testing.assert_close(a[:, :8], b[:, :8])
+    assert torch.allclose(a[:, 8:12], b[:, 8:12]) == (head == "causal_mstcn")
+    assert not torch.allclose(a[:, 12:16], b[:, 12:16])
+
+
+def test_clip_lookahead_needs_the_causal_mstcn_head_and_an_odd_kernel():
+    from svtas_ray.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="clip_lookahead"):
+        ModelConfig(head="brt", clip_lookahead=True)
+    with pytest.raises(ConfigError, match="clip_lookahead"):
+        ModelConfig(kernel_size=4, clip_lookahead=True)
 
 
 @pytest.mark.parametrize("head", HEADS)

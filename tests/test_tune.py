@@ -43,7 +43,10 @@ TINY = [
 ]
 # A hopeless learning rate next to a good one: ASHA has something to stop. Two iterations per
 # report, so that at the first rung the good trials have learnt enough not to tie with the
-# hopeless ones (after one tiny iteration both can still score 0 on Edit and F1@50).
+# hopeless ones (after one tiny iteration both can still score 0 on Edit and F1@50). One trial at
+# a time, in grid order: a good trial has always reported at a rung before a hopeless one reaches
+# it (concurrent trials raced, and a hopeless trial that reached every rung first was never
+# compared with anything: the test failed that way once in CI).
 SPACE = {"algo.lr": {"grid": [3e-3, 1e-7, 3e-3, 1e-7]}, "algo.kind": {"choice": ["supervised"]}}
 
 
@@ -84,7 +87,15 @@ def test_asha_sweep_stops_early_and_resumes(tmp_path: Path) -> None:
     space.write_text(json.dumps(SPACE))
     start = time.monotonic()
     first = _sweep(
-        [*TINY, f"--space={space}", "--samples=1", "--report-every=2", f"--out={out}"], tmp_path
+        [
+            *TINY,
+            f"--space={space}",
+            "--samples=1",
+            "--report-every=2",
+            "--max-concurrent=1",
+            f"--out={out}",
+        ],
+        tmp_path,
     )
     # Interrupt once some trial has saved a checkpoint (and so is resumable).
     while time.monotonic() - start < 90 and first.poll() is None:
@@ -101,7 +112,7 @@ def test_asha_sweep_stops_early_and_resumes(tmp_path: Path) -> None:
     assert not (out / "trials.csv").exists(), log1[-3000:]
 
     second = _sweep([f"--resume={out}"], tmp_path)
-    log2 = _reap(second, 150)
+    log2 = _reap(second, 300)
     assert second.returncode == 0, log2[-4000:]
 
     trials = pd.read_csv(out / "trials.csv")

@@ -73,6 +73,7 @@ def build_head(cfg: ModelConfig, in_dim: int, num_classes: int) -> TemporalHead:
                 cfg.tcn_layers,
                 cfg.kernel_size,
                 cfg.dropout,
+                cfg.clip_lookahead,
             )
         case "brt":
             return BRTHead(

@@ -11,6 +11,13 @@ operation, so the whole stack stays causal.
 
 State: one ``(B, (k-1)*d, hidden)`` cache per layer per stage (10 layers of kernel 3: 2046 frames
 per stage).
+
+``clip_lookahead``: a streaming segmenter emits a clip's labels once the whole clip has arrived,
+so frames may also look ahead **inside their own clip** without adding latency. Each convolution
+is then centred (MS-TCN's taps ``t-d, t, t+d``): the past comes from the cache, the future from
+the clip, and taps that would cross the clip's end read zeros. Clip by clip equals one pass over
+the whole video cut into blocks of the stream's clip length (``block_len``); the cache is
+``(k-1)/2 * d`` frames.
 """
 
 from __future__ import annotations
@@ -34,32 +41,60 @@ class CausalDilatedLayer(nn.Module):
     large dilation is several times slower on short inputs on CPU.
     """
 
-    def __init__(self, dim: int, dilation: int, kernel_size: int, dropout: float) -> None:
+    def __init__(
+        self, dim: int, dilation: int, kernel_size: int, dropout: float, lookahead: bool = False
+    ) -> None:
         super().__init__()
+        if lookahead and kernel_size % 2 == 0:
+            raise ValueError(f"clip lookahead needs an odd kernel size, got {kernel_size}")
         self.dilation = dilation
         self.kernel_size = kernel_size
-        self.context = (kernel_size - 1) * dilation
+        self.ahead = (kernel_size - 1) // 2 * dilation if lookahead else 0
+        """Frames of the clip's future each output reads (0: causal)."""
+        self.context = (kernel_size - 1) * dilation - self.ahead
         self.conv_dilated = nn.Linear(kernel_size * dim, dim)
         self.conv_1x1 = nn.Linear(dim, dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, cache: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor]:
-        """``x (B, L, C)``, ``cache (B, context, C)`` -> output ``(B, L, C)`` and next cache."""
+    def forward(
+        self, x: Tensor, cache: Tensor, lengths: Tensor | None, block_len: int | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """``x (B, L, C)``, ``cache (B, context, C)`` -> output ``(B, L, C)`` and next cache.
+
+        ``block_len`` (lookahead only): ``x`` holds consecutive clips of this length, and no tap
+        reads across a clip's end (None: ``x`` is one clip).
+        """
         batch, length, channels = x.shape
-        full = torch.cat([cache, x], dim=1)
-        # Tap j of output t reads full[t + j*d], i.e. input t - (k-1-j)*d of the causal conv: one
-        # strided view (B, L, k, C) of ``full``, copied once into (B, L, k*C). Functional calls
-        # (not module calls) keep the per-clip Python overhead low for short clips.
+        if self.ahead and lengths is not None:  # padding must read as the zeros past the end
+            valid = torch.arange(length, device=x.device)[None, :] < lengths[:, None]
+            x = x * valid[..., None].to(x.dtype)
+        past = torch.cat([cache, x], dim=1)
+        full = past
+        if self.ahead:
+            full = torch.cat([past, x.new_zeros(batch, self.ahead, channels)], dim=1)
+        # Tap j of output t reads full[t + j*d], i.e. input t - context + j*d: one strided view
+        # (B, L, k, C) of ``full``, copied once into (B, L, k*C). Functional calls (not module
+        # calls) keep the per-clip Python overhead low for short clips.
         s_batch, s_time, s_chan = full.stride()
-        taps = full.as_strided(
+        view = full.as_strided(
             (batch, length, self.kernel_size, channels),
             (s_batch, s_time, self.dilation * s_time, s_chan),
-        ).reshape(batch, length, self.kernel_size * channels)
+        )
+        if self.ahead and block_len is not None and block_len < length:
+            view = view * self._inside_block(length, block_len, x)
+        taps = view.reshape(batch, length, self.kernel_size * channels)
         hidden = F.relu_(F.linear(taps, self.conv_dilated.weight, self.conv_dilated.bias))
         out = F.linear(hidden, self.conv_1x1.weight, self.conv_1x1.bias)
         if self.training and self.dropout.p > 0:
             out = self.dropout(out)
-        return x + out, keep_last(full, self.context, lengths, dim=1)
+        return x + out, keep_last(past, self.context, lengths, dim=1)
+
+    def _inside_block(self, length: int, block_len: int, like: Tensor) -> Tensor:
+        """``(L, k, 1)`` mask: 1 where tap j of output t stays inside t's clip of ``block_len``."""
+        pos = torch.arange(length, device=like.device) % block_len
+        offsets = torch.arange(self.kernel_size, device=like.device) * self.dilation - self.context
+        inside = (pos[:, None] + offsets[None, :]) < block_len
+        return inside[..., None].to(like.dtype)
 
 
 class CausalStage(nn.Module):
@@ -76,15 +111,18 @@ class CausalStage(nn.Module):
         num_layers: int,
         kernel_size: int,
         dropout: float,
+        lookahead: bool = False,
     ) -> None:
         super().__init__()
         self.hidden = hidden
         self.conv_in = nn.Linear(in_dim, hidden)
-        self.layers = nn.ModuleList(
-            CausalDilatedLayer(hidden, 2**i, kernel_size, dropout) for i in range(num_layers)
-        )
+        layers = [
+            CausalDilatedLayer(hidden, 2**i, kernel_size, dropout, lookahead)
+            for i in range(num_layers)
+        ]
+        self.layers = nn.ModuleList(layers)
         self.conv_out = nn.Linear(hidden, num_classes)
-        self.contexts = [(kernel_size - 1) * 2**i for i in range(num_layers)]
+        self.contexts = [layer.context for layer in layers]
 
     def initial_state(self, batch_size: int, device: torch.device) -> State:
         dtype = module_dtype(self)
@@ -94,13 +132,13 @@ class CausalStage(nn.Module):
         )
 
     def forward(
-        self, x: Tensor, state: State, lengths: Tensor | None
+        self, x: Tensor, state: State, lengths: Tensor | None, block_len: int | None = None
     ) -> tuple[Tensor, Tensor, State]:
         """``x (B, L, in_dim)`` -> logits ``(B, L, C)``, features ``(B, L, hidden)``, state."""
         out = self.conv_in(x)
         caches = []
         for layer, cache in zip(self.layers, state, strict=True):
-            out, cache = layer(out, cache, lengths)
+            out, cache = layer(out, cache, lengths, block_len)
             caches.append(cache)
         return self.conv_out(out), out, tuple(caches)
 
@@ -120,6 +158,7 @@ class CausalMSTCN(TemporalHead):
         num_layers: int = 10,
         kernel_size: int = 3,
         dropout: float = 0.5,
+        clip_lookahead: bool = False,
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
@@ -132,6 +171,7 @@ class CausalMSTCN(TemporalHead):
                 num_layers,
                 kernel_size,
                 dropout,
+                clip_lookahead,
             )
             for s in range(num_stages)
         )
@@ -149,7 +189,8 @@ class CausalMSTCN(TemporalHead):
     ) -> tuple[list[Tensor], Tensor, State]:
         """``x (B, L, E)`` -> per-stage logits ``(B, L, C)``, features ``(B, L, hidden)``, state.
 
-        ``block_len`` is ignored: a causal TCN does not care where clips begin.
+        ``block_len`` matters with ``clip_lookahead`` only (taps stop at each clip's end); a
+        causal TCN does not care where clips begin.
         """
         out = x
         logits: list[Tensor] = []
@@ -159,7 +200,7 @@ class CausalMSTCN(TemporalHead):
         for s, stage in enumerate(self.stage_list):
             n = len(stage.contexts)
             inp = out if s == 0 else F.softmax(out, dim=-1)
-            out, features, caches = stage(inp, state[offset : offset + n], lengths)
+            out, features, caches = stage(inp, state[offset : offset + n], lengths, block_len)
             offset += n
             logits.append(out)
             new_state.extend(caches)
