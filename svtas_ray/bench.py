@@ -399,7 +399,10 @@ def prepare_data(
     from svtas_ray.errors import ConfigError
 
     if data_root:
+        from svtas_ray.data.layout import Dataset
+
         bg = background if background is not None else ("background",)
+        Dataset.open(data_root, bg, features_dir)  # bad data fails here, before any job starts
         return DataConfig(
             root=str(Path(data_root).resolve()), background=bg, features_dir=features_dir
         )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -133,16 +132,6 @@ def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None, description: str | None = None) -> int:
     """The benchmark script's entry point (the same flags as the CLI sub-command)."""
-    from svtas_ray.errors import SvtasError
+    from svtas_ray.script import run_script
 
-    parser = argparse.ArgumentParser(
-        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return cmd_offline_vs_streaming(args)
-    except SvtasError as exc:
-        print(f"offline_vs_streaming: error: {exc}", file=sys.stderr)
-        return 2
+    return run_script(None, description, add_arguments, cmd_offline_vs_streaming, argv)

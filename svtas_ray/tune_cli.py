@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -109,18 +108,6 @@ def add_parsers(sub: Any) -> None:
 
 def main(argv: list[str] | None = None, prog: str = "svtas-ray tune", doc: str = "") -> int:
     """Stand-alone entry point (experiments/sweep.py)."""
-    import logging
+    from svtas_ray.script import run_script
 
-    from svtas_ray.errors import SvtasError
-
-    parser = argparse.ArgumentParser(
-        prog=prog, description=doc or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return cmd_tune(args)
-    except SvtasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_script(prog, doc or __doc__, add_arguments, cmd_tune, argv)

@@ -217,3 +217,15 @@ def test_finished_jobs_are_reused_only_with_the_same_inputs(tmp_path: Path) -> N
     # Every job is done: no Ray cluster starts, the rows come back in job order.
     rows = run_jobs(jobs, data, setting, 128, [], tmp_path)
     assert [(r["method"], r["acc"]) for r in rows] == [("ppo", 10.0), ("supervised", 20.0)]
+
+
+def test_a_missing_data_root_is_one_sentence_and_exit_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from svtas_ray.bench_cli import main
+
+    missing = tmp_path / "missing"
+    assert main(["--quick", "--data-root", str(missing), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and f"{missing}: dataset root not found" in err
+    assert not (tmp_path / "out").exists()  # failed before any job ran
