@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import sys
 
-from svtas_ray.bench_cli import main
+from svtas_ray.cli.bench import main
 
 if __name__ == "__main__":
     sys.exit(main(description=__doc__))

@@ -35,38 +35,8 @@ from __future__ import annotations
 
 import sys
 
-from svtas_ray.config import (
-    AlgoConfig,
-    ClipConfig,
-    DataConfig,
-    ModelConfig,
-    ResourceConfig,
-    RewardConfig,
-    SynthConfig,
-    TrainConfig,
-)
-from svtas_ray.experiment import Experiment, main
-
-EXPERIMENT = Experiment(
-    name="breakfast",
-    num_classes=48,  # 47 actions + SIL (mapping.txt of the MS-TCN release)
-    splits=(1, 2, 3, 4),
-    config=TrainConfig(
-        name="breakfast",
-        iterations=1000,
-        eval_every=25,
-        val_videos=8,
-        data=DataConfig(background=()),
-        clip=ClipConfig(clip_len=128, sample_rate=8),
-        reward=RewardConfig(kind="segmental", edit_weight=0.5, f1_weights=(0.0, 0.0, 0.5)),
-        model=ModelConfig(head="causal_mstcn", hidden_dim=64, tcn_stages=4, tcn_layers=10),
-        algo=AlgoConfig(kind="ppo", lr=5e-4, ce_coef=1.0, ent_coef=0.01, chunk_clips=8),
-        resources=ResourceConfig(num_workers=1, envs_per_worker=8, num_learners=1),
-    ),
-    # 120 videos keep the synthetic default to ~100 MB and minutes of generation on 2 cores.
-    synthetic=SynthConfig(preset="breakfast", num_videos=120),
-    quick=("iterations=30", "eval_every=10", "val_videos=4"),
-)
+from svtas_ray.cli.experiment import main
+from svtas_ray.experiments.breakfast import EXPERIMENT
 
 if __name__ == "__main__":
     sys.exit(main(EXPERIMENT, description=__doc__))

@@ -2,7 +2,7 @@ r"""Ray Tune sweep: ASHA over PPO and model hyperparameters on the validation sc
 
 What it does
     Samples ``--samples`` configurations of an experiment's protocol (default: experiments/gtea.py)
-    from svtas_ray.tune.SEARCH_SPACE (lr, ce_coef, entropy coefficient, reward weights, clip_len,
+    from svtas_ray.rl.tune.SEARCH_SPACE (lr, ce_coef, entropy coefficient, reward weights, clip_len,
     gamma, GAE lambda, model width) or a ``--space`` JSON file. Each trial is one Trainer run that
     reserves its whole placement group (driver + rollout workers + learners). Every
     ``--report-every`` iterations it reports ``val_score`` = mean of validation Edit and F1@50
@@ -24,7 +24,7 @@ Run it on a cluster
 
 Debug it in one process
     ``--samples 1 --set iterations=2 --set resources.num_cpus=2``: one trial, two actors; the
-    trainable is svtas_ray.tune.train_trial, a plain function you can call under a debugger with
+    trainable is svtas_ray.rl.tune.train_trial, a plain function you can call under a debugger with
     ``ray.tune`` mocked, or reproduce a trial with ``svtas-ray train --config`` + its values.
 
 Expected results
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import sys
 
-from svtas_ray.tune_cli import main
+from svtas_ray.cli.tune import main
 
 if __name__ == "__main__":
     sys.exit(main(prog="experiments/sweep.py", doc=__doc__))

@@ -2,17 +2,18 @@
 
 Each section is a frozen dataclass validated in ``__post_init__``; a docstring under every field
 says what it does. Configs round-trip through JSON (:func:`to_dict` / :func:`from_dict`, unknown
-keys are errors) and accept dotted overrides from the command line (:func:`apply_overrides`,
-``--set clip.clip_len=64``), converted to the field's annotated type. Nothing is ``eval``-ed.
+keys are errors; pydantic converts values to the annotated types) and take typed dotted overrides
+(:func:`override`, ``override(cfg, {"algo.lr": 3e-4})``), validated once after all of them. Text
+(``--set clip.clip_len=64``) is parsed only at the command line's edge. Nothing is ``eval``-ed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -20,6 +21,32 @@ from typing import Any, Literal, TypeVar
 from svtas_ray.errors import ConfigError
 
 T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- named choices
+# Every choice between implementations is one of these aliases; tuples of the names come from
+# ``choices(Alias)``, so adding a choice is one edit here plus its ``match`` arm.
+
+Preset = Literal["gtea", "salads", "breakfast", "egtea"]
+Modality = Literal["features", "frames"]
+Alignment = Literal["strict", "crop", "resample"]
+RewardKind = Literal["segmental", "terminal", "dice", "dice_upstream", "accuracy"]
+Head = Literal["causal_mstcn", "brt"]
+Backbone = Literal["tsm_cnn", "pretrained"]
+OfflineModel = Literal["mstcn", "asformer", "linear"]
+AlgoKind = Literal["supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td"]
+Baseline = Literal["value", "none", "self_critical"]
+Part = Literal["train", "test"]
+Order = Literal["random", "sequential"]
+
+
+def choices(alias: Any) -> tuple[str, ...]:
+    """The names of a ``Literal`` alias, e.g. ``choices(AlgoKind)``."""
+    return tuple(typing.get_args(alias))
+
+
+_PYDANTIC = {"extra": "forbid"}
+"""pydantic settings of every config dataclass (read by :func:`from_dict`): unknown keys fail."""
 
 
 def _require(ok: bool, message: str) -> None:
@@ -31,6 +58,8 @@ def _require(ok: bool, message: str) -> None:
 class DataConfig:
     """Where a dataset lives and how it is read."""
 
+    __pydantic_config__ = _PYDANTIC
+
     root: str = "data/synthetic/gtea"
     """Dataset root in the MS-TCN layout (mapping.txt, groundTruth/, splits/, features/...)."""
     split: int = 1
@@ -39,11 +68,11 @@ class DataConfig:
     """Class names whose segments the segmental metrics drop (EGTEA: ("None",); Breakfast: ())."""
     features_dir: str = "features"
     """Folder under the root holding <video>.npy (e.g. 'features/UpSkel' for HA4M)."""
-    modality: Literal["features", "frames"] = "features"
+    modality: Modality = "features"
     """Observations are pre-extracted features (features/<video>.npy) or RGB frames (videos/)."""
     frame_size: tuple[int, int] = (64, 64)
     """(height, width) that decoded frames are resized to in frames mode."""
-    alignment: Literal["strict", "crop", "resample"] = "strict"
+    alignment: Alignment = "strict"
     """What to do when a feature file's length differs from its labels: 'strict' refuses;
     'crop' drops trailing feature frames beyond the label length (never pads); 'resample' maps
     label frames to feature frames by nearest index (features at another frame rate)."""
@@ -60,6 +89,8 @@ class DataConfig:
 class ClipConfig:
     """How a video is cut into clips (upstream SVTAS defaults: GTEA 64x2, others 128x8)."""
 
+    __pydantic_config__ = _PYDANTIC
+
     clip_len: int = 64
     """Sampled frames per clip: the length of one observation and of one action."""
     sample_rate: int = 2
@@ -74,7 +105,9 @@ class ClipConfig:
 class RewardConfig:
     """The reward the environment pays per clip (see svtas_ray/rewards.py)."""
 
-    kind: Literal["segmental", "terminal", "dice", "dice_upstream", "accuracy"] = "segmental"
+    __pydantic_config__ = _PYDANTIC
+
+    kind: RewardKind = "segmental"
     """'segmental': potential-based Phi(prefix_t) - Phi(prefix_t-1) so the return is Phi(video);
     'terminal': Phi(video) at the last clip; 'dice' / 'dice_upstream': the SVTAS-RL code's
     beta1**dice + beta2 (over present classes / over all classes as upstream); 'accuracy'."""
@@ -108,7 +141,9 @@ class SynthConfig:
     preset; the fields below scale it and set how hard the features are.
     """
 
-    preset: Literal["gtea", "salads", "breakfast", "egtea"] = "gtea"
+    __pydantic_config__ = _PYDANTIC
+
+    preset: Preset = "gtea"
     """Which real dataset's label structure to reproduce."""
     num_videos: int | None = None
     """Number of videos (None: the preset's real count, e.g. 28 for GTEA)."""
@@ -173,17 +208,19 @@ class SynthConfig:
 class EnvConfig:
     """One video = one episode of clips (envs.VideoSegmentationEnv)."""
 
+    __pydantic_config__ = _PYDANTIC
+
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     """Which dataset, split and modality the episodes come from."""
     clip: ClipConfig = dataclasses.field(default_factory=ClipConfig)
     """How each video is cut into clips (one clip = one step)."""
     reward: RewardConfig = dataclasses.field(default_factory=RewardConfig)
     """What each step pays."""
-    part: Literal["train", "test"] = "train"
+    part: Part = "train"
     """Which part of the split supplies episodes."""
     videos: tuple[str, ...] = ()
     """An explicit subset of the part's videos (e.g. a validation subset); empty: all of them."""
-    order: Literal["random", "sequential"] = "random"
+    order: Order = "random"
     """'random': reset picks a video uniformly with the env's RNG; 'sequential': an ordered pass
     over the videos (evaluation), wrapping around."""
     context: int = 0
@@ -197,14 +234,16 @@ class EnvConfig:
 class ModelConfig:
     """A streaming segmenter: input encoder, temporal head, value head (svtas_ray/models/)."""
 
-    head: Literal["causal_mstcn", "brt"] = "causal_mstcn"
+    __pydantic_config__ = _PYDANTIC
+
+    head: Head = "causal_mstcn"
     """'causal_mstcn': MS-TCN's multi-stage dilated TCN made causal (state: per-layer caches);
     'brt': the SVTAS-RL block-recurrent transformer (attention inside the clip, memory tokens
     across clips) with optional causal TCN refinement stages."""
-    input: Literal["features", "frames"] = "features"
+    input: Modality = "features"
     """Clips of pre-extracted features (B, L, D) or of RGB frames (B, L, H, W, 3) uint8; must match
     data.modality."""
-    backbone: Literal["tsm_cnn", "pretrained"] = "tsm_cnn"
+    backbone: Backbone = "tsm_cnn"
     """Frame backbone in frames mode: a small 2-D CNN with causal temporal shift trained from
     scratch, or a larger one loaded from ``pretrained_path``."""
     pretrained_path: str | None = None
@@ -294,9 +333,11 @@ class ModelConfig:
 class OfflineTrainConfig:
     """An offline TAS baseline trained on whole videos (``svtas-ray baseline train``)."""
 
+    __pydantic_config__ = _PYDANTIC
+
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     """Dataset, split and background classes (features only)."""
-    model: Literal["mstcn", "asformer", "linear"] = "mstcn"
+    model: OfflineModel = "mstcn"
     """'mstcn': bidirectional multi-stage TCN (Farha & Gall 2019); 'asformer': encoder + decoders
     with dilated local attention (Yi et al. 2021); 'linear': a frame-wise linear classifier."""
     num_stages: int = 4
@@ -346,7 +387,9 @@ class OfflineTrainConfig:
 class AlgoConfig:
     """Which training objective and its hyperparameters (see svtas_ray/rl/algorithms.py)."""
 
-    kind: Literal["supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td"] = "ppo"
+    __pydantic_config__ = _PYDANTIC
+
+    kind: AlgoKind = "ppo"
     """'supervised': CE + smoothing only; 'ppo': per-frame clipped ratio with GAE over clips;
     'reinforce': Monte-Carlo returns with a baseline (`baseline`); 'actor_critic': one-step TD;
     'paper_mc' / 'paper_td': the SVTAS-RL code's dice-weighted CE, one optimiser step per chunk
@@ -375,7 +418,7 @@ class AlgoConfig:
     """Weight of the auxiliary cross-entropy on the labels from info (RL kinds)."""
     smooth_coef: float = 0.15
     """Weight of the truncated-MSE smoothing loss (MS-TCN's 0.15)."""
-    baseline: Literal["value", "none", "self_critical"] = "value"
+    baseline: Baseline = "value"
     """Baseline of 'reinforce': the value head, none, or 'self_critical': the return the greedy
     (arg-max) segmentation of the same clips earns under the same weights (Rennie et al. 2017);
     its returns are not bootstrapped where a chunk cuts a video, so let chunk_clips cover one."""
@@ -412,6 +455,8 @@ class AlgoConfig:
 @dataclass(frozen=True)
 class ResourceConfig:
     """How many Ray actors of each kind and what each reserves."""
+
+    __pydantic_config__ = _PYDANTIC
 
     num_workers: int = 1
     """W rollout worker actors."""
@@ -450,6 +495,8 @@ class ResourceConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything one training run needs; saved as config.json in its run directory."""
+
+    __pydantic_config__ = _PYDANTIC
 
     name: str = "gtea"
     """Run name: the run directory is <runs_dir>/<name>/<timestamp>/."""
@@ -494,9 +541,9 @@ class TrainConfig:
 
     def env(
         self,
-        part: Literal["train", "test"] = "train",
+        part: Part = "train",
         videos: tuple[str, ...] = (),
-        order: Literal["random", "sequential"] = "random",
+        order: Order = "random",
     ) -> EnvConfig:
         """The environment settings of this run for one part / video subset."""
         return EnvConfig(
@@ -527,10 +574,17 @@ def save(cfg: Any, path: str | Path) -> None:
 
 def load(cls: type[T], path: str | Path) -> T:
     """Read a config of type ``cls`` from a JSON file; unknown keys are errors."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a JSON config file")
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file (a JSON config was expected)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict):
@@ -538,141 +592,92 @@ def load(cls: type[T], path: str | Path) -> T:
     return from_dict(cls, data, where=str(path))
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config", prefix: str = "") -> T:
-    """Build ``cls`` from a (nested) mapping, converting values to the annotated field types."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = prefix + key
-        if key not in names:
-            raise ConfigError(f"{where}: unknown config key {dotted!r} (known: {sorted(names)})")
-        kind = hints[key]
-        if dataclasses.is_dataclass(kind) and isinstance(kind, type):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{where}: {dotted!r} must be an object")
-            kwargs[key] = from_dict(kind, value, where, dotted + ".")
-        else:
-            kwargs[key] = _coerce(value, kind, dotted, where)
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config") -> T:
+    """Build ``cls`` from a (nested) mapping.
 
-
-# --------------------------------------------------------------------------- dotted overrides
-
-
-def apply_overrides(cfg: T, overrides: Iterable[str]) -> T:
-    """Return ``cfg`` with ``key.sub=value`` overrides applied (types follow the annotations).
-
-    Values are parsed by type: ints, floats, bools (true/false/1/0/yes/no), strings, ``none`` for
-    optional fields, and tuples as comma-separated items or a JSON list (``a,b`` or ``[1, 2]``).
+    pydantic validates and converts every value to its annotated type (lists to tuples, numeric
+    strings to numbers, literals checked), then each ``__post_init__`` check runs once. Any
+    problem is one :class:`ConfigError` sentence naming ``where`` and the dotted key.
     """
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"override {item!r} must look like key.sub=value")
-        cfg = _set_path(cfg, key.split("."), raw.strip(), key)
-    return cfg
+    from pydantic import ValidationError
+
+    try:
+        return _adapter(cls).validate_python(dict(data))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_describe(cls, exc)}") from None
 
 
-def _set_path(obj: Any, path: list[str], raw: str, key: str) -> Any:
-    if not dataclasses.is_dataclass(obj):
-        raise ConfigError(f"unknown config key {key!r}: {path[0]!r} is not a section")
-    names = [f.name for f in dataclasses.fields(obj)]
-    name = path[0]
-    if name not in names:
-        raise ConfigError(f"unknown config key {key!r} (known here: {', '.join(names)})")
-    if len(path) == 1:
-        value = _coerce(_parse_raw(raw), typing.get_type_hints(type(obj))[name], key, "--set")
-    else:
-        value = _set_path(getattr(obj, name), path[1:], raw, key)
-    return dataclasses.replace(obj, **{name: value})  # type: ignore[type-var]
+@functools.cache
+def _adapter(cls: type) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(cls)
 
 
-def _parse_raw(raw: str) -> Any:
-    """Command-line text to a JSON-like value: JSON lists/numbers/bools, else the string."""
-    if raw[:1] == "[":
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            raise ConfigError(f"cannot parse {raw!r} as a JSON list") from None
-    return raw
+def _describe(cls: type, exc: Any) -> str:
+    """The first pydantic error as one sentence naming the dotted key."""
+    err = exc.errors(include_url=False)[0]
+    key = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"])
+    if err["type"] == "value_error":  # raised by a __post_init__ check: already a sentence
+        return msg.removeprefix("Value error, ")
+    if err["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+        return f"unknown config key {key!r} (known: {', '.join(_field_names(cls, key))})"
+    if err["type"] == "literal_error":
+        return f"{key!r} must be {msg.removeprefix('Input should be ')}, got {err['input']!r}"
+    return f"{key!r} expects {msg.removeprefix('Input should be ')}, got {err['input']!r}"
 
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+def _field_names(cls: type, dotted: str) -> list[str]:
+    """Field names of the section that holds ``dotted``."""
+    for part in dotted.split(".")[:-1]:
+        hints = typing.get_type_hints(cls)
+        if part not in hints or not dataclasses.is_dataclass(hints[part]):
+            break
+        cls = hints[part]
+    return [f.name for f in dataclasses.fields(cls)]
 
 
-def _coerce(value: Any, kind: Any, key: str, where: str) -> Any:
-    """Convert a JSON or command-line value to the annotated type ``kind`` or raise ConfigError."""
-    origin = typing.get_origin(kind)
-    args = typing.get_args(kind)
+# --------------------------------------------------------------------------- overrides
 
-    def bad(expected: str) -> ConfigError:
-        return ConfigError(f"{where}: {key!r} expects {expected}, got {value!r}")
 
-    if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
-            raise bad("a value, not none")
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key, where)
-            except ConfigError:
-                continue
-        raise bad(" or ".join(getattr(a, "__name__", str(a)) for a in args))
-    if origin is Literal:
-        for choice in args:
-            if value == choice or (isinstance(value, str) and str(choice) == value):
-                return choice
-        raise bad("one of " + ", ".join(repr(c) for c in args))
-    if origin is tuple:
-        items = value.split(",") if isinstance(value, str) else value
-        if isinstance(value, str) and value.strip() == "":
-            items = []
-        if not isinstance(items, (list, tuple)):
-            raise bad("a list")
-        items = [i.strip() if isinstance(i, str) else i for i in items]
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(i, args[0], key, where) for i in items)
-        if len(items) != len(args):
-            raise bad(f"{len(args)} comma-separated values")
-        return tuple(_coerce(i, a, key, where) for i, a in zip(items, args, strict=True))
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
-            return value.lower() in _TRUE
-        raise bad("true or false")
-    if kind is int:
-        if isinstance(value, bool):
-            raise bad("an integer")
-        if isinstance(value, int):
-            return value
-        try:
-            return int(str(value))
-        except ValueError:
-            raise bad("an integer") from None
-    if kind is float:
-        if isinstance(value, bool):
-            raise bad("a number")
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise bad("a number") from None
-    if kind is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise bad("a string")
-    if dataclasses.is_dataclass(kind):
-        raise ConfigError(f"{where}: {key!r} is a section; set one of its fields, e.g. {key}.x=1")
-    raise ConfigError(f"{where}: {key!r} has a type ({kind}) that cannot be set from text")
+def override(cfg: T, values: Mapping[str, Any]) -> T:
+    """``cfg`` with dotted keys replaced by typed values, e.g.
+    ``override(cfg, {"algo.lr": 3e-4, "data.modality": "frames", "model.input": "frames"})``.
+
+    Every value is set first and the result validated once, so fields that depend on each other
+    change together. Command-line text is parsed before it gets here (``svtas_ray.cli.overrides``).
+    """
+    if not values:
+        return cfg
+    data = to_dict(cfg)
+    for key, value in values.items():
+        node = data
+        parts = key.split(".")
+        for depth, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                known = ", ".join(node) if isinstance(node, dict) else ""
+                raise ConfigError(f"unknown config key {key!r} (known here: {known})")
+            if depth < len(parts) - 1:
+                node = node[part]
+            elif isinstance(node[part], dict) and not isinstance(value, Mapping):
+                raise ConfigError(f"{key!r} is a section; set one of its fields, e.g. {key}.x=1")
+            else:
+                node[part] = value
+    return from_dict(type(cfg), data, where="override")
+
+
+def field_type(cls: type, dotted: str) -> Any:
+    """The annotated type of the dotted field ``dotted`` of config class ``cls``."""
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+        if part not in hints:
+            raise ConfigError(f"unknown config key {dotted!r} (known here: {', '.join(hints)})")
+        if depth == len(parts) - 1:
+            return hints[part]
+        cls = hints[part]
+    raise ConfigError(f"empty config key {dotted!r}")
 
 
 __all__ = [
@@ -686,9 +691,11 @@ __all__ = [
     "RewardConfig",
     "SynthConfig",
     "TrainConfig",
-    "apply_overrides",
+    "choices",
+    "field_type",
     "from_dict",
     "load",
+    "override",
     "save",
     "to_dict",
     "to_json",

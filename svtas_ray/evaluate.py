@@ -1,16 +1,116 @@
-"""Scoring segmentations against a dataset's ground truth with the standard TAS metrics."""
+"""Evaluation, in one place: stream a model over videos, score predictions, write the results.
+
+- :func:`stream_videos`: greedy streaming of a segmenter over videos, clip by clip with memory
+  (what the trainer's validation, ``svtas-ray eval`` and the benchmarks run);
+- :func:`predict_offline`: an offline baseline on whole videos, or on each clip alone;
+- :func:`score_predictions`: prediction files against a dataset's ground truth (``score``);
+- :func:`write_eval`: ``per_video.{parquet,csv,md}``, ``predictions/`` and colour bars of one
+  evaluation; :func:`evaluate_offline`: the same for an offline baseline's variants.
+
+torch and the environment are imported inside the functions that need them, so scoring files
+stays light.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from svtas_ray.config import Part, TrainConfig
 from svtas_ray.data.layout import Dataset
-from svtas_ray.data.predictions import prediction_path, read_prediction
+from svtas_ray.data.predictions import prediction_path, read_prediction, write_prediction
 from svtas_ray.errors import DataError
-from svtas_ray.metrics import VideoScore, score_videos
+from svtas_ray.metrics import VideoScore, per_video_table, score_videos, summarize
+from svtas_ray.results import write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+    from torch import nn
+
+    from svtas_ray.config import OfflineTrainConfig
+
+COLOUR_BAR_VIDEOS = 8
+"""Evaluations that draw colour bars (ground truth / prediction / errors) draw this many videos."""
+
+
+# --------------------------------------------------------------------------- streaming models
+
+
+def stream_videos(
+    model: Any, cfg: TrainConfig, part: Part, videos: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Stream each video clip by clip with the arg-max policy (memory carried, batch 1).
+
+    Returns per video its name, raw-frame ``prediction`` (T,) and ``video_score``.
+    """
+    import torch
+
+    from envs.video_segmentation import VideoSegmentationEnv
+
+    was_training = model.training
+    model.eval()
+    env = VideoSegmentationEnv(cfg.env(part, tuple(videos), "sequential"))
+    rows = []
+    with torch.no_grad():
+        for _ in videos:
+            obs, info = env.reset()
+            state = model.initial_state(1, "cpu")
+            done = False
+            while not done:
+                mask = torch.from_numpy(np.asarray(info["mask"], bool))[None]
+                out = model(torch.from_numpy(obs)[None], state, mask)
+                state = out.state
+                obs, _, done, _, info = env.step(out.final[0].argmax(-1).numpy())
+            episode = info["episode"]  # envs.video_segmentation.EpisodeResult
+            rows.append(
+                {
+                    "video": str(episode.video),
+                    "prediction": np.asarray(episode.prediction),
+                    "video_score": episode.score,
+                }
+            )
+    env.close()
+    model.train(was_training)
+    return rows
+
+
+def write_eval(
+    ds: Dataset, rows: list[dict[str, Any]], out: Path, label: str, colour_bars: bool = False
+) -> dict[str, float]:
+    """Pooled scores of evaluated videos; writes ``out/per_video.{parquet,csv,md}``,
+    ``out/predictions/<video>.txt`` and, with ``colour_bars``, ``out/colour_bars/<video>.png``
+    of the first :data:`COLOUR_BAR_VIDEOS` videos by name (``label`` names the prediction row).
+
+    ``rows``: per video its ``video``, raw-frame ``prediction`` (T,) and ``video_score``.
+    """
+    rows = sorted(rows, key=lambda r: r["video"])
+    scores: list[VideoScore] = [r["video_score"] for r in rows]
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(per_video_table(scores), out / "per_video")
+    pred_dir = out / "predictions"
+    pred_dir.mkdir(exist_ok=True)
+    for r in rows:
+        write_prediction(pred_dir / f"{r['video']}.txt", r["prediction"], ds.classes)
+    if colour_bars:
+        from svtas_ray.viz import colour_bars as draw
+
+        for r in rows[:COLOUR_BAR_VIDEOS]:
+            draw(
+                out / "colour_bars" / f"{r['video']}.png",
+                ds.labels(r["video"]),
+                {label: r["prediction"]},
+                ds.classes,
+                ds.background_ids,
+                title=f"{r['video']} ({out.name})",
+            )
+    return summarize(scores)
+
+
+# --------------------------------------------------------------------------- prediction files
 
 
 def prediction_videos(ds: Dataset, pred_dir: Path, split: int | None) -> list[str]:
@@ -46,3 +146,69 @@ def score_predictions(
             )
         preds[video], gts[video] = pred, gt
     return score_videos(preds, gts, ds.background_ids)
+
+
+# --------------------------------------------------------------------------- offline baselines
+
+
+def predict_offline(
+    model: nn.Module,
+    cfg: OfflineTrainConfig,
+    ds: Dataset,
+    videos: Sequence[str],
+    device: torch.device,
+    clip_len: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Frame-wise class ids ``(T,)`` of each video: the whole video, or each clip alone."""
+    import torch
+
+    from svtas_ray.data.features import read_video_features
+    from svtas_ray.models.offline import naive_stream
+
+    model.eval()
+    preds = {}
+    for video in videos:
+        features, labels = read_video_features(ds, video, cfg.sample_rate, cfg.data.alignment)
+        with torch.no_grad():
+            x = torch.from_numpy(features)[None].to(device)
+            logits = model(x) if clip_len is None else naive_stream(model, x, clip_len)
+        slots = logits[-1][0].argmax(-1).cpu().numpy()
+        preds[video] = slots[np.arange(len(labels)) // cfg.sample_rate]
+    return preds
+
+
+def evaluate_offline(
+    model: nn.Module,
+    cfg: OfflineTrainConfig,
+    out: Path,
+    device: torch.device,
+    naive: bool = False,
+    train_seconds: float | None = None,
+) -> pd.DataFrame:
+    """Predict the test split (offline and, with ``naive``, naive streaming), write, score:
+    ``out/predictions/<variant>/``, ``out/eval/<variant>/per_video.*`` and ``out/scores.*``."""
+    import pandas as pd
+
+    ds = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
+    videos = ds.split_videos(cfg.data.split, "test")
+    gts = {v: ds.labels(v) for v in videos}
+    variants: list[tuple[str, int | None]] = [("offline", None)]
+    if naive:
+        variants.append((f"naive_stream_{cfg.naive_clip_len}", cfg.naive_clip_len))
+    rows = []
+    for name, clip_len in variants:
+        preds = predict_offline(model, cfg, ds, videos, device, clip_len)
+        folder = out / "predictions" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for video, labels in preds.items():
+            write_prediction(folder / f"{video}.txt", labels, ds.classes)
+        pooled, per_video = score_videos(preds, gts, ds.background_ids)
+        write_table(per_video_table(per_video), out / "eval" / name / "per_video")
+        row: dict[str, Any] = {"model": cfg.model, "variant": name, "videos": len(videos)}
+        row.update(pooled)
+        if train_seconds is not None:
+            row["train_s"] = round(train_seconds, 1)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    write_table(table, out / "scores")
+    return table

@@ -52,9 +52,9 @@ def test_replay_from_the_stored_start_state_reproduces_the_behaviour_policy(
     fresh = worker.model.initial_state(chunk.rows, "cpu")
     with torch.no_grad():
         rep = algorithms.replay(worker.model, batch, range(24), batch.start_state, fresh)
-    from svtas_ray.rl.losses import action_log_prob
+    from svtas_ray.rl.policy import FrameCategorical
 
-    logp = action_log_prob(rep.logits[-1], batch.actions)
+    logp = FrameCategorical(rep.logits[-1]).log_prob(batch.actions)
     torch.testing.assert_close(logp[batch.masks], batch.logp[batch.masks], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(rep.values, batch.values, atol=1e-4, rtol=1e-4)
 

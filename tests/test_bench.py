@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from svtas_ray.bench import ALGOS, HEADS, SETTINGS, plan_jobs
-from svtas_ray.bench_report import aggregate, format_table, plot_metrics, targets
+from svtas_ray.bench.plan import ALGOS, HEADS, SETTINGS, plan_jobs
+from svtas_ray.bench.report import aggregate, format_table, plot_metrics, targets
 from svtas_ray.metrics import METRIC_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -170,7 +170,7 @@ def test_quick_end_to_end(tmp_path: Path) -> None:
 def test_cli_sub_command_registers_and_parses() -> None:
     import argparse
 
-    from svtas_ray.bench_cli import add_parsers, cmd_offline_vs_streaming
+    from svtas_ray.cli.bench import add_parsers, cmd_offline_vs_streaming
 
     parser = argparse.ArgumentParser()
     add_parsers(parser.add_subparsers(dest="command"))
@@ -182,7 +182,7 @@ def test_cli_sub_command_registers_and_parses() -> None:
 
 
 def test_external_predictions_scored_per_split(tiny_dataset: Path, tmp_path: Path) -> None:
-    from svtas_ray.bench import run_external
+    from svtas_ray.bench.jobs import run_external
     from svtas_ray.config import DataConfig
 
     preds = tmp_path / "preds"
@@ -199,14 +199,15 @@ def test_finished_jobs_are_reused_only_with_the_same_inputs(tmp_path: Path) -> N
     """Saved rows come back without any job running; other data or overrides invalidate them."""
     import json
 
-    from svtas_ray.bench import Job, fingerprint, finished_jobs, run_jobs
+    from svtas_ray.bench.jobs import fingerprint, finished_jobs, run_jobs
+    from svtas_ray.bench.plan import Job
     from svtas_ray.config import DataConfig
 
     setting = SETTINGS["quick"]
     data = DataConfig(root=str(tmp_path))
-    key = fingerprint(data, setting, [], 128)
-    assert key != fingerprint(data, setting, ["algo.lr=0.01"], 128)
-    assert key != fingerprint(DataConfig(root=str(tmp_path / "other")), setting, [], 128)
+    key = fingerprint(data, setting, {}, 128)
+    assert key != fingerprint(data, setting, {"algo.lr": 0.01}, 128)
+    assert key != fingerprint(DataConfig(root=str(tmp_path / "other")), setting, {}, 128)
     jobs = [Job("stream", "ppo", "brt", 1, 0), Job("stream", "supervised", "brt", 1, 0)]
     done = tmp_path / "done"
     done.mkdir()
@@ -215,14 +216,14 @@ def test_finished_jobs_are_reused_only_with_the_same_inputs(tmp_path: Path) -> N
         (done / f"{job.name}.json").write_text(json.dumps({"key": key, "rows": rows}))
     assert finished_jobs(jobs, done, "another key") == {}
     # Every job is done: no Ray cluster starts, the rows come back in job order.
-    rows = run_jobs(jobs, data, setting, 128, [], tmp_path)
+    rows = run_jobs(jobs, data, setting, 128, {}, tmp_path)
     assert [(r["method"], r["acc"]) for r in rows] == [("ppo", 10.0), ("supervised", 20.0)]
 
 
 def test_a_missing_data_root_is_one_sentence_and_exit_code_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from svtas_ray.bench_cli import main
+    from svtas_ray.cli.bench import main
 
     missing = tmp_path / "missing"
     assert main(["--quick", "--data-root", str(missing), "--out", str(tmp_path / "out")]) == 2

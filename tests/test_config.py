@@ -1,4 +1,4 @@
-"""Typed configs: validation, JSON round trip, dotted overrides with type conversion."""
+"""Typed configs: validation, JSON round trip, typed dotted overrides, --set text at the edge."""
 
 from __future__ import annotations
 
@@ -6,18 +6,27 @@ from pathlib import Path
 
 import pytest
 
+from svtas_ray.cli.overrides import parse_overrides
 from svtas_ray.config import (
+    AlgoKind,
     ClipConfig,
     DataConfig,
     RewardConfig,
     SynthConfig,
-    apply_overrides,
+    TrainConfig,
+    choices,
     from_dict,
     load,
+    override,
     save,
     to_dict,
 )
 from svtas_ray.errors import ConfigError
+
+
+def apply_overrides(cfg, items):
+    """What ``--set`` does: text parsed at the CLI edge, then one typed override."""
+    return override(cfg, parse_overrides(type(cfg), items))
 
 
 @pytest.mark.parametrize("cls", [DataConfig, ClipConfig, RewardConfig, SynthConfig])
@@ -55,7 +64,7 @@ def test_unknown_key_names_the_key() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("clip_len=abc", "expects an integer"),
+        ("clip_len=abc", "'clip_len' expects a valid integer"),
         ("clip_len=0", "clip_len must be >= 1"),
         ("sample_rate=-2", "sample_rate must be >= 1"),
         ("clip_len", "must look like key.sub=value"),
@@ -67,7 +76,7 @@ def test_bad_values_are_one_clear_error(override: str, message: str) -> None:
 
 
 def test_literal_fields_reject_other_values() -> None:
-    with pytest.raises(ConfigError, match="one of 'features', 'frames'"):
+    with pytest.raises(ConfigError, match="'features' or 'frames', got 'pixels'"):
         apply_overrides(DataConfig(), ["modality=pixels"])
 
 
@@ -95,3 +104,28 @@ def test_dotted_overrides_reach_nested_sections() -> None:
         apply_overrides(Outer(), ["clip.len=3"])
     with pytest.raises(ConfigError, match="is a section"):
         apply_overrides(Outer(), ["clip=3"])
+
+
+def test_dependent_fields_change_together_in_either_order() -> None:
+    for values in (
+        {"data.modality": "frames", "model.input": "frames"},
+        {"model.input": "frames", "data.modality": "frames"},
+    ):
+        cfg = override(TrainConfig(), values)
+        assert cfg.data.modality == cfg.model.input == "frames"
+    with pytest.raises(ConfigError, match=r"must match data\.modality"):
+        override(TrainConfig(), {"model.input": "frames"})
+
+
+def test_typed_override_takes_python_values() -> None:
+    cfg = override(TrainConfig(), {"algo.lr": 3e-4, "reward.f1_weights": (0.1, 0.2, 0.3)})
+    assert cfg.algo.lr == 3e-4 and cfg.reward.f1_weights == (0.1, 0.2, 0.3)
+    assert override(cfg, {}) is cfg
+    with pytest.raises(ConfigError, match=r"'algo\.lr' expects a valid number"):
+        override(TrainConfig(), {"algo.lr": [1]})
+
+
+def test_choices_are_derived_from_the_literal_aliases() -> None:
+    assert choices(AlgoKind)[:2] == ("supervised", "ppo")
+    with pytest.raises(ConfigError, match=r"'algo\.kind' must be 'supervised'"):
+        override(TrainConfig(), {"algo.kind": "dqn"})

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 from trainer_helpers import ray_cluster
 
-from svtas_ray import experiment
-from svtas_ray import tune as tune_mod
+from svtas_ray.cli import experiment as experiment_cli
 from svtas_ray.config import SynthConfig, TrainConfig
 from svtas_ray.data.presets import PRESETS
 from svtas_ray.errors import ConfigError
+from svtas_ray.experiments import NAMES, load_experiment, protocol
+from svtas_ray.metrics import METRIC_NAMES
+from svtas_ray.rl import tune as tune_mod
 
 __all__ = ["ray_cluster"]
 
@@ -39,9 +41,27 @@ TINY = [
 ]
 
 
+def test_protocols_are_the_presets_and_score_names_the_metrics() -> None:
+    assert NAMES == DATASETS
+    assert protocol.SCORE_NAMES == METRIC_NAMES
+
+
+def test_protocols_resolve_from_the_installed_package(tmp_path: Path) -> None:
+    """A non-editable install has no experiments/ folder: the protocols come from the package."""
+    code = (
+        "from svtas_ray.experiments import load_experiment\nprint(load_experiment('egtea').name)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "egtea", proc.stderr
+    with pytest.raises(ConfigError, match="no experiment 'nope'"):
+        load_experiment("nope")
+
+
 @pytest.mark.parametrize("name", DATASETS)
 def test_protocol_matches_the_dataset(name: str) -> None:
-    exp = experiment.load_experiment(name)
+    exp = load_experiment(name)
     preset = PRESETS[exp.synthetic.preset]
     assert exp.num_classes == len(preset.classes)
     assert exp.splits == tuple(range(1, preset.num_splits + 1))
@@ -74,27 +94,27 @@ def test_split_table_has_mean_and_std() -> None:
         {"split": 1, "acc": 60.0, "edit": 50.0, "f1@10": 1, "f1@25": 1, "f1@50": 1, "run_dir": "a"},
         {"split": 2, "acc": 80.0, "edit": 50.0, "f1@10": 3, "f1@25": 3, "f1@50": 3, "run_dir": "b"},
     ]
-    table = experiment.split_table(rows)
+    table = protocol.split_table(rows)
     assert list(table["split"]) == ["1", "2", "mean", "std"]
     mean, std = table.iloc[2], table.iloc[3]
     assert (mean["acc"], std["acc"]) == (70.0, 10.0)  # population std of {60, 80}
     assert (mean["edit"], std["edit"]) == (50.0, 0.0)
-    assert experiment.format_mean_std(table).startswith("acc 70.0 ± 10.0, edit 50.0 ± 0.0")
+    assert protocol.format_mean_std(table).startswith("acc 70.0 ± 10.0, edit 50.0 ± 0.0")
 
 
 def test_synthetic_cache_folder_depends_on_the_settings(tmp_path: Path) -> None:
-    a = experiment.synthetic_root(SynthConfig(preset="gtea"), tmp_path)
-    b = experiment.synthetic_root(SynthConfig(preset="gtea", scale=0.5), tmp_path)
+    a = protocol.synthetic_root(SynthConfig(preset="gtea"), tmp_path)
+    b = protocol.synthetic_root(SynthConfig(preset="gtea", scale=0.5), tmp_path)
     assert a != b and a.parent == tmp_path / "synthetic" and a.name.startswith("gtea-")
-    assert a == experiment.synthetic_root(SynthConfig(preset="gtea"), tmp_path)
+    assert a == protocol.synthetic_root(SynthConfig(preset="gtea"), tmp_path)
 
 
 def test_split_flag() -> None:
-    assert experiment.parse_split("all") == "all"
-    assert experiment.parse_split("3") == 3
+    assert experiment_cli.parse_split("all") == "all"
+    assert experiment_cli.parse_split("3") == 3
     for bad in ("0", "x"):
         with pytest.raises(argparse.ArgumentTypeError):
-            experiment.parse_split(bad)
+            experiment_cli.parse_split(bad)
 
 
 def test_trial_values_become_overrides() -> None:
@@ -109,18 +129,18 @@ def test_trial_values_become_overrides() -> None:
 
 
 def test_a_trial_reserves_its_whole_placement_group() -> None:
-    cfg = experiment.load_experiment("gtea").config
+    cfg = load_experiment("gtea").config
     cfg = tune_mod.trial_config(cfg, {})
-    from svtas_ray.config import apply_overrides
+    from svtas_ray.config import override
 
-    cfg = apply_overrides(
+    cfg = override(
         cfg,
-        [
-            "resources.num_workers=2",
-            "resources.num_learners=2",
-            "resources.gpus_per_learner=1",
-            "resources.rollout_resource=rollout_node",
-        ],
+        {
+            "resources.num_workers": 2,
+            "resources.num_learners": 2,
+            "resources.gpus_per_learner": 1,
+            "resources.rollout_resource": "rollout_node",
+        },
     )
     pgf = tune_mod.trial_resources(cfg)
     assert pgf.head_bundle_is_empty  # the trial's driver only waits on its actors
@@ -133,7 +153,7 @@ def test_a_trial_reserves_its_whole_placement_group() -> None:
 
 
 def test_tune_subcommand_registers() -> None:
-    from svtas_ray.tune_cli import add_parsers
+    from svtas_ray.cli.tune import add_parsers
 
     parser = argparse.ArgumentParser(prog="svtas-ray")
     add_parsers(parser.add_subparsers(dest="command", required=True))
@@ -146,15 +166,15 @@ def test_tune_subcommand_registers() -> None:
 def test_gtea_script_trains_then_resumes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    exp = experiment.load_experiment("gtea")
+    exp = load_experiment("gtea")
     runs = f"--set=runs_dir={tmp_path / 'runs'}"
-    assert experiment.main(exp, [*TINY, f"--cache-dir={tmp_path / 'cache'}", runs]) == 0
+    assert experiment_cli.main(exp, [*TINY, f"--cache-dir={tmp_path / 'cache'}", runs]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     run_dir = Path(out["run_dir"])
     assert run_dir.parent.name == "gtea-split1" and "edit" in out["scores"]["test_best"]
     assert (run_dir / "summary.md").is_file()
 
-    assert experiment.main(exp, [f"--resume={run_dir}", "--set=iterations=3"]) == 0
+    assert experiment_cli.main(exp, [f"--resume={run_dir}", "--set=iterations=3"]) == 0
     import pandas as pd
 
     assert list(pd.read_parquet(run_dir / "metrics.parquet")["iteration"]) == [1, 2, 3]
@@ -163,6 +183,6 @@ def test_gtea_script_trains_then_resumes(
 def test_a_wrong_dataset_is_one_sentence(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    exp = experiment.load_experiment("salads")
-    assert experiment.main(exp, [f"--data-root={tmp_path}"]) == 2
+    exp = load_experiment("salads")
+    assert experiment_cli.main(exp, [f"--data-root={tmp_path}"]) == 2
     assert "no dataset here" in capsys.readouterr().err

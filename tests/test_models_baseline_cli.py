@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from svtas_ray.baseline import add_parser
+from svtas_ray.cli.baseline import add_parsers
 from svtas_ray.config import SynthConfig
 from svtas_ray.data.layout import Dataset
 from svtas_ray.data.synthetic import generate
@@ -33,7 +33,7 @@ def synth_root(tmp_path_factory) -> Path:
 def run(argv: list[str]) -> int:
     """The baseline command as the CLI would run it (parser built by add_parser)."""
     parser = argparse.ArgumentParser(prog="svtas-ray")
-    add_parser(parser.add_subparsers(dest="command", required=True))
+    add_parsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from svtas_ray.config import ModelConfig
+from svtas_ray.config import ModelConfig, TrainConfig
 from svtas_ray.models.build import build_segmenter
 from svtas_ray.models.checkpoint import load_segmenter, save_checkpoint
 from svtas_ray.models.losses import segmentation_loss
@@ -96,7 +96,7 @@ def test_bf16_weights_keep_a_bf16_state():
 def test_a_cuda_checkpoint_loads_on_cpu(tmp_path):
     torch.manual_seed(0)
     model = build_segmenter(SMALL, 7, (16,)).to(CUDA).eval()
-    path = save_checkpoint(tmp_path / "m.pt", model, SMALL, 7, (16,))
+    path = save_checkpoint(tmp_path / "m.pt", model, TrainConfig(model=SMALL), 7, (16,))
     loaded, _, _ = load_segmenter(path, 7, (16,), device="cpu")
     x = torch.randn(1, 20, 16)
     with torch.no_grad():

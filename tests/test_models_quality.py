@@ -13,7 +13,7 @@ import argparse
 import pandas as pd
 import pytest
 
-from svtas_ray.baseline import add_parser
+from svtas_ray.cli.baseline import add_parsers
 from svtas_ray.config import SynthConfig
 from svtas_ray.data.synthetic import generate
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 def train(root, out, *extra: str) -> pd.DataFrame:
     parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers(dest="command", required=True))
+    add_parsers(parser.add_subparsers(dest="command", required=True))
     argv = ["baseline", "train", "--data", str(root), "--split", "1", "--out", str(out)]
     args = parser.parse_args([*argv, *extra])
     assert args.func(args) == 0

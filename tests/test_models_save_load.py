@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from svtas_ray.config import ModelConfig, OfflineTrainConfig
+from svtas_ray.config import DataConfig, ModelConfig, OfflineTrainConfig, TrainConfig
 from svtas_ray.errors import ConfigError, DataError
 from svtas_ray.models.build import build_offline, build_segmenter
 from svtas_ray.models.checkpoint import (
@@ -25,6 +25,11 @@ SMALL = ModelConfig(
 CLASSES = ("a", "b", "c")
 
 
+def run_config(model: ModelConfig) -> TrainConfig:
+    """The run config a segmenter checkpoint holds (only its model section matters here)."""
+    return TrainConfig(model=model, data=DataConfig(modality=model.input))
+
+
 @pytest.mark.parametrize("head", ["causal_mstcn", "brt"])
 @pytest.mark.parametrize("frames", [False, True])
 def test_segmenter_round_trip(tmp_path, head, frames):
@@ -32,10 +37,12 @@ def test_segmenter_round_trip(tmp_path, head, frames):
     shape = (16, 16, 3) if frames else (5,)
     torch.manual_seed(0)
     model = build_segmenter(cfg, 3, shape).eval()
-    path = save_checkpoint(tmp_path / "m.pt", model, cfg, 3, shape, CLASSES, {"iteration": 7})
+    path = save_checkpoint(
+        tmp_path / "m.pt", model, run_config(cfg), 3, shape, CLASSES, {"iteration": 7}
+    )
     loaded, cfg2, ckpt = load_segmenter(path, 3, shape, CLASSES)
     loaded.eval()
-    assert cfg2 == cfg and ckpt.extra == {"iteration": 7} and ckpt.kind == "segmenter"
+    assert cfg2.model == cfg and ckpt.extra == {"iteration": 7} and ckpt.kind == "segmenter"
     if frames:
         clip = torch.randint(0, 256, (1, 4, *shape), dtype=torch.uint8)
     else:
@@ -63,7 +70,7 @@ def test_offline_round_trip(tmp_path):
 @pytest.fixture
 def feature_ckpt(tmp_path):
     model = build_segmenter(SMALL, 3, (5,))
-    return save_checkpoint(tmp_path / "m.pt", model, SMALL, 3, (5,), CLASSES)
+    return save_checkpoint(tmp_path / "m.pt", model, run_config(SMALL), 3, (5,), CLASSES)
 
 
 def test_mismatched_input_dimension_is_one_sentence(feature_ckpt):
@@ -88,7 +95,7 @@ def test_frames_vs_features_and_frame_size(tmp_path, feature_ckpt):
         load_segmenter(feature_ckpt, 3, (16, 16, 3))
     cfg = dataclasses.replace(SMALL, input="frames")
     path = save_checkpoint(
-        tmp_path / "f.pt", build_segmenter(cfg, 3, (16, 16, 3)), cfg, 3, (16, 16, 3)
+        tmp_path / "f.pt", build_segmenter(cfg, 3, (16, 16, 3)), run_config(cfg), 3, (16, 16, 3)
     )
     with pytest.raises(DataError, match="16x16 frames but the data gives 32x32"):
         load_segmenter(path, 3, (32, 32, 3))
@@ -178,3 +185,23 @@ def test_pretrained_errors_name_the_file(tmp_path):
     (tmp_path / "broken.pt2").write_text("hello")
     with pytest.raises(ConfigError, match="cannot load the export backbone"):
         load_pretrained_trunk(tmp_path / "broken.pt2", (32, 32))
+
+
+def test_a_pickled_payload_is_refused_without_running(tmp_path):
+    """A checkpoint that would run code when unpickled is refused in one sentence; the payload
+    never runs and the message does not repeat torch's advice to load it unsafely."""
+    import os
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"format": "svtas-ray/model/2", "state_dict": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(ConfigError) as err:
+        load_segmenter(tmp_path / "evil.pt")
+    message = str(err.value)
+    assert "not a plain checkpoint" in message and "\n" not in message
+    assert "weights_only" not in message
+    assert not marker.exists()

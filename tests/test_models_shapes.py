@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from svtas_ray.config import ModelConfig, apply_overrides
+from svtas_ray.config import ModelConfig, override
 from svtas_ray.errors import ConfigError
 from svtas_ray.models.brt import BRTHead
 from svtas_ray.models.build import build_segmenter
@@ -97,10 +97,10 @@ def test_config_is_validated_and_overridable():
         ModelConfig(input="frames", backbone="pretrained")
     with pytest.raises(ConfigError, match=r"model\.dropout"):
         ModelConfig(dropout=1.0)
-    cfg = apply_overrides(ModelConfig(), ["head=brt", "state_len=8"])
+    cfg = override(ModelConfig(), {"head": "brt", "state_len": 8})
     assert cfg.head == "brt" and cfg.state_len == 8
     with pytest.raises(ConfigError):
-        apply_overrides(ModelConfig(), ["head=lstm"])
+        override(ModelConfig(), {"head": "lstm"})
 
 
 def test_build_refuses_the_wrong_kind_of_input():

@@ -10,7 +10,6 @@ import torch
 
 from svtas_ray.rewards import clip_dice
 from svtas_ray.rl.losses import (
-    action_log_prob,
     dice_scale,
     discounted_returns,
     entropy,
@@ -20,6 +19,7 @@ from svtas_ray.rl.losses import (
     reward_weighted_ce,
     td_advantages,
 )
+from svtas_ray.rl.policy import FrameCategorical
 
 R = torch.tensor([[1.0, 0.0, 2.0]])
 V = torch.tensor([[0.5, 1.0, 1.5]])
@@ -82,7 +82,7 @@ def test_ppo_gradient_vanishes_outside_the_clip_range() -> None:
 def test_policy_gradient_log_probs_and_entropy() -> None:
     logits = torch.log(torch.tensor([[[0.25, 0.75], [0.5, 0.5]]]))
     actions = torch.tensor([[1, 0]])
-    logp = action_log_prob(logits, actions)
+    logp = FrameCategorical(logits).log_prob(actions)
     assert logp[0].tolist() == pytest.approx([math.log(0.75), math.log(0.5)])
     mask = torch.ones(1, 2, dtype=torch.bool)
     assert float(pg_loss(logp, torch.tensor([2.0]), mask)) == pytest.approx(

@@ -81,7 +81,7 @@ def test_the_workers_greedy_return_is_the_greedy_evaluations_score(
     tiny_gtea: Path, tmp_path: Path
 ) -> None:
     """Segmental reward: an episode's greedy rewards sum to Φ of the greedy segmentation."""
-    from svtas_ray.rl.evaluation import greedy_videos
+    from svtas_ray.evaluate import stream_videos
     from svtas_ray.rl.rollout import RolloutWorker
     from svtas_ray.rl.trainer import split_videos
 
@@ -94,7 +94,7 @@ def test_the_workers_greedy_return_is_the_greedy_evaluations_score(
     assert chunk.greedy_rewards is not None and stats.greedy_reward_sum is not None
     end = int(np.flatnonzero(chunk.dones[0])[0])  # row 0's first episode is `video`, whole
     greedy_return = float(chunk.greedy_rewards[0, : end + 1].sum())
-    (row,) = greedy_videos(worker.model, cfg, "train", (video,))
+    (row,) = stream_videos(worker.model, cfg, "train", (video,))
     assert greedy_return == pytest.approx(potential(row["video_score"].metrics(), cfg.reward))
 
 

@@ -10,8 +10,8 @@ import pytest
 from trainer_helpers import ray_cluster, tiny_config, tiny_gtea
 
 from svtas_ray import config as config_mod
+from svtas_ray.cli.train import add_parsers
 from svtas_ray.errors import SvtasError
-from svtas_ray.train_cli import add_parsers
 
 __all__ = ["ray_cluster", "tiny_gtea"]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from trainer_helpers import ray_cluster, tiny_config, tiny_gtea
 
 from svtas_ray import config as config_mod
+from svtas_ray.models.checkpoint import Checkpoint, load_segmenter
 from svtas_ray.rl.trainer import Trainer
 
 __all__ = ["ray_cluster", "tiny_gtea"]
@@ -49,16 +49,21 @@ def test_a_run_writes_its_directory(tiny_gtea: Path, tmp_path: Path) -> None:
     meta = json.loads((run / "meta.json").read_text())
     assert len(meta["worker_nodes"]) == 1 and meta["val_videos"][0] not in meta["test_videos"]
     for name in ("best", "last"):
-        ckpt = torch.load(run / "checkpoints" / f"{name}.pt", weights_only=True)
-        assert {"model", "optimizer", "scheduler", "rng", "iteration"} <= set(ckpt)
-    assert ckpt["iteration"] == 2
+        ckpt = Checkpoint.read(run / "checkpoints" / f"{name}.pt")
+        assert ckpt.train_state is not None and ckpt.classes is not None
+        assert {"optimizer", "scheduler", "rng", "iteration"} <= set(ckpt.train_state)
+        assert ckpt.config == config_mod.to_dict(cfg) and ckpt.num_classes == len(ckpt.classes)
+    assert ckpt.train_state["iteration"] == 2
+    # the one checkpoint format: eval/stream rebuild the model from the file alone
+    model, loaded_cfg, _ = load_segmenter(run / "checkpoints" / "best.pt")
+    assert loaded_cfg == cfg and sum(p.numel() for p in model.parameters()) > 0
 
 
 def test_resume_continues_at_the_same_iteration(tiny_gtea: Path, tmp_path: Path) -> None:
     """Also: the last iteration of every train() call is validated, off the eval_every schedule
     (at an iteration count, and when the time budget runs out)."""
     cfg = tiny_config(tiny_gtea, tmp_path / "runs", "supervised")
-    cfg = config_mod.apply_overrides(cfg, ["eval_every=3"])
+    cfg = config_mod.override(cfg, {"eval_every": 3})
     with Trainer(cfg) as trainer:
         trainer.train(iterations=1)
         run = trainer.path
@@ -75,7 +80,8 @@ def test_resume_continues_at_the_same_iteration(tiny_gtea: Path, tmp_path: Path)
     metrics = pd.read_parquet(run / "metrics.parquet")
     assert list(metrics["iteration"]) == [1, 2]
     assert metrics["val_edit"].notna().all(), metrics
-    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["iteration"] == 2
+    train_state = Checkpoint.read(run / "checkpoints" / "last.pt").train_state
+    assert train_state is not None and train_state["iteration"] == 2
 
 
 def test_a_killed_worker_is_recreated_and_the_iteration_completes(
@@ -84,8 +90,8 @@ def test_a_killed_worker_is_recreated_and_the_iteration_completes(
     import ray
 
     cfg = tiny_config(tiny_gtea, tmp_path / "runs", "ppo")
-    cfg = config_mod.apply_overrides(
-        cfg, ["resources.num_workers=2", "resources.cpus_per_worker=0.25", "val_videos=0"]
+    cfg = config_mod.override(
+        cfg, {"resources.num_workers": 2, "resources.cpus_per_worker": 0.25, "val_videos": 0}
     )
     with Trainer(cfg) as trainer:
         trainer.train(iterations=1)
@@ -100,8 +106,8 @@ def test_two_learners_keep_identical_weights(tiny_gtea: Path, tmp_path: Path) ->
     import ray
 
     cfg = tiny_config(tiny_gtea, tmp_path / "runs", "ppo")
-    cfg = config_mod.apply_overrides(
-        cfg, ["resources.num_learners=2", "resources.cpus_per_learner=0.5", "val_videos=0"]
+    cfg = config_mod.override(
+        cfg, {"resources.num_learners": 2, "resources.cpus_per_learner": 0.5, "val_videos": 0}
     )
     with Trainer(cfg) as trainer:
         trainer.train(iterations=2)
@@ -115,8 +121,9 @@ def test_a_short_supervised_run_beats_the_random_policy_on_validation(
     tiny_gtea: Path, tmp_path: Path
 ) -> None:
     cfg = tiny_config(tiny_gtea, tmp_path / "runs", "supervised", lr=5e-3)
-    cfg = config_mod.apply_overrides(
-        cfg, ["iterations=40", "eval_every=40", "resources.envs_per_worker=4", "test_at_end=false"]
+    cfg = config_mod.override(
+        cfg,
+        {"iterations": 40, "eval_every": 40, "resources.envs_per_worker": 4, "test_at_end": False},
     )
     with Trainer(cfg) as trainer:
         random_policy = trainer.evaluate("val")

@@ -13,7 +13,7 @@ import pytest
 import torch
 from trainer_helpers import tiny_config
 
-from svtas_ray.config import apply_overrides
+from svtas_ray.config import override
 from svtas_ray.rl.batch import Chunk
 from svtas_ray.rl.learner import Learner
 from svtas_ray.rl.policy import state_to_numpy
@@ -52,8 +52,8 @@ def random_chunk(learner: Learner, n: int, k: int, length: int, dim: int, classe
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_cuda_learner_updates_every_objective(kind: str, tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path, tmp_path, kind)
-    cfg = apply_overrides(
-        cfg, ["resources.gpus_per_learner=1", "clip.clip_len=64", "model.hidden_dim=64"]
+    cfg = override(
+        cfg, {"resources.gpus_per_learner": 1, "clip.clip_len": 64, "model.hidden_dim": 64}
     )
     learner = Learner(cfg, num_classes=11, obs_shape=(64, 32))
     assert learner.device.type == "cuda"

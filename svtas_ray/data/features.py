@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from svtas_ray.config import Alignment
 from svtas_ray.errors import DataError
 
-Alignment = Literal["strict", "crop", "resample"]
+if TYPE_CHECKING:
+    from svtas_ray.data.layout import Dataset
 
 _BLOCK_BYTES = 16 * 1024**2  # the sliding block buffer (all D rows, a run of frames)
 _WHOLE_FILE_BYTES = 32 * 1024**2  # smaller files are read whole with one call
@@ -170,3 +172,17 @@ class FeatureSource:
         state = {**self.__dict__, "_fd": None, "_b0": 0}
         state["_buf"] = np.empty((self.dim, 0), dtype=self._dtype)
         return state
+
+
+def read_video_features(
+    ds: Dataset, video: str, sample_rate: int = 1, alignment: Alignment = "strict"
+) -> tuple[np.ndarray, np.ndarray]:
+    """A whole video for offline models: features of every ``sample_rate``-th frame
+    ``(T_s, D)`` float32 and all labels ``(T,)``."""
+    labels = ds.labels(video)
+    source = FeatureSource(ds.feature_path(video), len(labels), alignment)
+    try:
+        features = source.read(np.arange(0, len(labels), sample_rate))
+    finally:
+        source.close()
+    return features, labels

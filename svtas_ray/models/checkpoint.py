@@ -1,19 +1,28 @@
-"""Model checkpoints: weights plus what is needed to rebuild the model and check it fits the data.
+"""The one checkpoint format: a self-describing model, plus the training state beside it.
 
-A checkpoint is one ``torch.save`` file holding only plain containers and tensors (read back with
-``torch.load(weights_only=True)``: loading never runs code)::
+A checkpoint is one ``torch.save`` file holding only plain containers and tensors, read back with
+``torch.load(weights_only=True)`` (loading never runs code)::
 
-    {"format": "svtas-ray/model/1", "kind": "segmenter" | "offline", "config": {...},
-     "num_classes": C, "input_shape": [D] or [H, W, 3], "classes": [names] or None,
-     "extra": {...}, "state_dict": {...}}
+    {"format": "svtas-ray/model/2",
+     "kind": "segmenter" | "offline",
+     "config": {...},            # the whole run config: TrainConfig / OfflineTrainConfig
+     "num_classes": C, "classes": [names] or None,
+     "input_shape": [D] or [H, W, 3],   # one frame's observation
+     "normalization": {...} or None,    # feature statistics of the training split, if used
+     "extra": {...},                    # free-form facts (iteration, train seconds, ...)
+     "state_dict": {...},               # the weights
+     "train_state": {...} or None}      # optimiser, scheduler, RNG, counters: for --resume
 
-Loading against a dataset checks the input shape, the class count and the class names, and says
-in one sentence what differs.
+The trainer and the offline baselines write it (:func:`save_checkpoint`); ``eval``, ``stream`` and
+the benchmarks read it back with :func:`load_segmenter` / :func:`load_offline`, which check the
+data the model is about to see (input shape, class count and names) and say in one sentence what
+differs.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +31,12 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from svtas_ray.config import ModelConfig, OfflineTrainConfig, from_dict, to_dict
+from svtas_ray.config import OfflineTrainConfig, TrainConfig, from_dict, to_dict
 from svtas_ray.errors import ConfigError, DataError
 from svtas_ray.models.build import build_offline, build_segmenter
 from svtas_ray.models.interface import StreamingSegmenter
 
-FORMAT = "svtas-ray/model/1"
+FORMAT = "svtas-ray/model/2"
 Kind = Literal["segmenter", "offline"]
 
 
@@ -41,8 +50,10 @@ class Checkpoint:
     num_classes: int
     input_shape: tuple[int, ...]
     classes: tuple[str, ...] | None
+    normalization: dict[str, Any] | None
     extra: dict[str, Any]
     state_dict: dict[str, Tensor]
+    train_state: dict[str, Any] | None
 
     @classmethod
     def read(cls, path: str | Path) -> Checkpoint:
@@ -51,10 +62,15 @@ class Checkpoint:
             raise ConfigError(f"{path}: checkpoint file not found")
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
+        except Exception as exc:  # torch raises several types for corrupt or foreign files
+            # Never repeat torch's advice (load with weights_only=False): that would run the code.
+            if isinstance(exc, pickle.UnpicklingError) and "GLOBAL" in str(exc):
+                raise ConfigError(
+                    f"{path}: not a plain checkpoint (it holds Python objects besides tensors "
+                    "and plain containers); refused without running anything in it"
+                ) from None
             raise ConfigError(
-                f"{path}: not a readable checkpoint ({type(exc).__name__}: "
-                f"{str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ''})"
+                f"{path}: not a readable checkpoint (corrupt or not a torch file)"
             ) from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ConfigError(f"{path}: not an svtas-ray model checkpoint (format {FORMAT!r})")
@@ -66,8 +82,10 @@ class Checkpoint:
             int(data["num_classes"]),
             tuple(int(n) for n in data["input_shape"]),
             tuple(classes) if classes is not None else None,
+            data.get("normalization"),
             dict(data.get("extra") or {}),
             dict(data["state_dict"]),
+            data.get("train_state"),
         )
 
     def check(
@@ -130,24 +148,29 @@ def _describe_shapes(trained: tuple[int, ...], data: tuple[int, ...]) -> str:
 
 def save_checkpoint(
     path: str | Path,
-    model: nn.Module,
-    config: ModelConfig | OfflineTrainConfig,
+    weights: nn.Module | Mapping[str, Tensor],
+    config: TrainConfig | OfflineTrainConfig,
     num_classes: int,
     input_shape: Sequence[int],
     classes: Sequence[str] | None = None,
     extra: Mapping[str, Any] | None = None,
+    normalization: Mapping[str, Any] | None = None,
+    train_state: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``model``'s weights and how to rebuild it; atomic (a temp file, then renamed)."""
-    kind: Kind = "segmenter" if isinstance(config, ModelConfig) else "offline"
+    """Write the weights and how to rebuild and check the model; atomic (temp file + rename),
+    so a crash never leaves half a checkpoint. ``train_state`` holds what ``--resume`` needs."""
+    state = weights.state_dict() if isinstance(weights, nn.Module) else weights
     payload = {
         "format": FORMAT,
-        "kind": kind,
+        "kind": "segmenter" if isinstance(config, TrainConfig) else "offline",
         "config": to_dict(config),
         "num_classes": int(num_classes),
         "input_shape": [int(n) for n in input_shape],
         "classes": list(classes) if classes is not None else None,
+        "normalization": dict(normalization) if normalization is not None else None,
         "extra": dict(extra or {}),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu() for k, v in state.items()},
+        "train_state": dict(train_state) if train_state is not None else None,
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -163,12 +186,13 @@ def load_segmenter(
     input_shape: Sequence[int] | None = None,
     classes: Sequence[str] | None = None,
     device: torch.device | str = "cpu",
-) -> tuple[StreamingSegmenter, ModelConfig, Checkpoint]:
-    """Rebuild a streaming segmenter and check it against the data (any None is not checked)."""
+) -> tuple[StreamingSegmenter, TrainConfig, Checkpoint]:
+    """Rebuild a streaming segmenter and its run config, checked against the data (a None
+    argument is not checked)."""
     ckpt = _read(path, "segmenter")
     ckpt.check(num_classes, input_shape, classes)
-    cfg = from_dict(ModelConfig, ckpt.config, where=str(ckpt.path))
-    model = build_segmenter(cfg, ckpt.num_classes, ckpt.input_shape)
+    cfg = from_dict(TrainConfig, ckpt.config, where=str(ckpt.path))
+    model = build_segmenter(cfg.model, ckpt.num_classes, ckpt.input_shape)
     ckpt.load_weights(model)
     return model.to(device), cfg, ckpt
 

@@ -199,7 +199,9 @@ class FrameEncoder(InputEncoder):
     def forward(self, clip: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
         """``clip (B, L, H, W, 3)`` uint8 (or float in [0, 255])."""
         dtype = self.proj.weight.dtype
-        frames = clip.permute(0, 1, 4, 2, 3).to(dtype) / 255.0
+        # contiguous: a channels-last view into conv2d crashed its single-thread CPU backward
+        # (heap corruption) in torch 2.13.
+        frames = clip.permute(0, 1, 4, 2, 3).contiguous().to(dtype) / 255.0
         frames = (frames - self.mean.to(dtype)) / self.std.to(dtype)
         feats, state = self.trunk(frames, state, lengths)
         return self.proj(self.dropout(feats)), state

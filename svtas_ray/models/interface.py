@@ -74,6 +74,8 @@ def cat_states(states: Sequence[State]) -> State:
 
 def reset_state(state: State, done: Tensor, initial: State) -> State:
     """Rows where ``done (B,)`` is True replaced by ``initial`` (a new episode starts there)."""
+    if not bool(done.any()):
+        return state
     out = []
     for s, s0 in zip(state, initial, strict=True):
         keep = done.to(s.device).view(-1, *([1] * (s.dim() - 1)))

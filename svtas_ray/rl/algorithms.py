@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from svtas_ray.config import AlgoConfig, RewardConfig
+from svtas_ray.models.interface import State, detach_state, reset_state
 from svtas_ray.rl import losses
 from svtas_ray.rl.batch import TorchChunk
-from svtas_ray.rl.policy import State, detach, forward, reset_rows
+from svtas_ray.rl.policy import FrameCategorical
 
 RL_KINDS = ("ppo", "reinforce", "actor_critic")
 
@@ -96,12 +97,12 @@ def replay(
     per_stage: list[list[torch.Tensor]] = []
     values = []
     for i, k in enumerate(clips):
-        out = forward(model, chunk.obs[:, k], state, chunk.masks[:, k])
+        out = model(chunk.obs[:, k], state, chunk.masks[:, k])
         per_stage.append(out.logits)
         values.append(out.value)
-        state = reset_rows(out.state, chunk.dones[:, k], fresh)
+        state = reset_state(out.state, chunk.dones[:, k].bool(), fresh)
         if bptt and (i + 1) % bptt == 0:
-            state = detach(state)
+            state = detach_state(state)
     logits = [torch.stack(stage, 1) for stage in zip(*per_stage, strict=True)]
     return Replay(logits, torch.stack(values, 1).float(), state)
 
@@ -136,7 +137,7 @@ def loss(
         case "supervised":
             total = aux
         case "ppo":
-            logp = losses.action_log_prob(logits, chunk.actions[:, sl])
+            logp = FrameCategorical(logits).log_prob(chunk.actions[:, sl])
             policy, ps = losses.ppo_policy_loss(logp, chunk.logp[:, sl], adv, mask, algo.clip)
             value = F.mse_loss(replayed.values, ret)
             ent = losses.entropy(logits, mask)
@@ -149,7 +150,7 @@ def loss(
                 approx_kl=ps.approx_kl,
             )
         case "reinforce" | "actor_critic":
-            logp = losses.action_log_prob(logits, chunk.actions[:, sl])
+            logp = FrameCategorical(logits).log_prob(chunk.actions[:, sl])
             policy = losses.pg_loss(logp, adv, mask)
             ent = losses.entropy(logits, mask)
             use_value = algo.kind == "actor_critic" or algo.baseline == "value"

@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from svtas_ray.models.interface import select_state
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -130,7 +132,7 @@ class TorchChunk:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "start_state":
-                kwargs[f.name] = tuple(s.index_select(0, index) for s in value)
+                kwargs[f.name] = select_state(value, index)
             else:
                 kwargs[f.name] = value.index_select(0, index)
         return TorchChunk(**kwargs)  # type: ignore[arg-type]

@@ -23,10 +23,11 @@ import torch
 import torch.distributed as dist
 
 from svtas_ray.config import TrainConfig
+from svtas_ray.models.interface import detach_state
 from svtas_ray.rl import algorithms
 from svtas_ray.rl.batch import Chunk, TorchChunk, concat
 from svtas_ray.rl.frames import FrameDecoder
-from svtas_ray.rl.policy import build_policy, detach, weights_to_numpy
+from svtas_ray.rl.policy import build_policy, weights_to_numpy
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ class Learner:
             self.optimizer.zero_grad(set_to_none=False)
             total.backward()
             stats["grad_norm"] = self._step()
-            state = detach(rep.state)
+            state = detach_state(rep.state)
             for key, value in stats.items():
                 sums[key] += value / len(wins)
         return sums

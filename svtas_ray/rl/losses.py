@@ -121,16 +121,11 @@ def pg_loss(logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) ->
     return -masked_mean(logp * advantages.unsqueeze(-1), mask)
 
 
-def action_log_prob(logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """log π(actions) (..., L) from logits (..., L, C) and integer actions (..., L)."""
-    logp_all = F.log_softmax(logits.float(), dim=-1)
-    return logp_all.gather(-1, actions.clamp_min(0).unsqueeze(-1)).squeeze(-1)
-
-
 def entropy(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean per-frame entropy of the policy over valid frames."""
-    logp = F.log_softmax(logits.float(), dim=-1)
-    return masked_mean(-(logp.exp() * logp).sum(-1), mask)
+    from svtas_ray.rl.policy import FrameCategorical
+
+    return masked_mean(FrameCategorical(logits).entropy(), mask)
 
 
 def dice_scale(

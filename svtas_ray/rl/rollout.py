@@ -21,21 +21,13 @@ import torch
 
 from svtas_ray.config import TrainConfig
 from svtas_ray.metrics import METRIC_NAMES
-from svtas_ray.rl import losses
+from svtas_ray.models.interface import reset_state
 from svtas_ray.rl.batch import Chunk
 from svtas_ray.rl.frames import VideoPlans, clip_refs
-from svtas_ray.rl.policy import (
-    build_policy,
-    forward,
-    load_numpy_weights,
-    reset_rows,
-    state_to_numpy,
-)
+from svtas_ray.rl.policy import FrameCategorical, build_policy, load_numpy_weights, state_to_numpy
 from svtas_ray.rl.self_critical import GreedyRewards
 
 log = logging.getLogger(__name__)
-
-SCORE_KEYS = METRIC_NAMES
 
 
 @dataclass
@@ -51,7 +43,7 @@ class RolloutStats:
     reward_sum: float
     sample_s: float
     episodes: list[dict[str, Any]] = field(default_factory=list)
-    """Finished episodes: video, return and the scores of ``SCORE_KEYS``."""
+    """Finished episodes: video, return and the scores of ``METRIC_NAMES``."""
     greedy_reward_sum: float | None = None
     """Reward the greedy actions earned on the same clips (self-critical baseline only)."""
 
@@ -129,25 +121,24 @@ class RolloutWorker:
             if videos is not None and frame_index is not None:
                 videos[:, k], frame_index[:, k] = clip_refs(self.plans, self.infos)
             mask = torch.from_numpy(msk[:, k])
-            out = forward(self.model, torch.from_numpy(self.obs), self.state, mask)
-            logits = out.logits[-1].float()
-            probs = torch.softmax(logits, -1).flatten(0, 1)
-            actions = torch.multinomial(probs, 1, generator=self.generator).view(n, length)
+            out = self.model(torch.from_numpy(self.obs), self.state, mask)
+            policy = FrameCategorical(out.final)
+            actions = policy.sample(self.generator)
             act[:, k] = actions.numpy()
-            logp[:, k] = losses.action_log_prob(logits, actions).numpy()
+            logp[:, k] = policy.log_prob(actions).numpy()
             val[:, k] = out.value.float().numpy()
             if greedy is not None and self.greedy is not None:
-                greedy[:, k] = self.greedy(logits.argmax(-1).numpy(), self.infos)
+                greedy[:, k] = self.greedy(policy.greedy().numpy(), self.infos)
             self.obs, rew[:, k], done[:, k], _, self.infos = self.envs.step(act[:, k])
             for info in self.infos:
                 if "final_info" in info:
                     stats.episodes.append(episode_row(info["final_info"]))
-            self.state = reset_rows(out.state, torch.from_numpy(done[:, k]), fresh)
+            self.state = reset_state(out.state, torch.from_numpy(done[:, k]), fresh)
             stats.steps += n
             stats.frames += int(msk[:, k].sum())
         _, mask_np = self._labels_mask()
         mask = torch.from_numpy(mask_np)
-        last_value = forward(self.model, torch.from_numpy(self.obs), self.state, mask).value
+        last_value = self.model(torch.from_numpy(self.obs), self.state, mask).value
         stats.reward_sum = float(rew.sum())
         stats.greedy_reward_sum = None if greedy is None else float(greedy.sum())
         stats.sample_s = time.perf_counter() - start
@@ -174,15 +165,15 @@ class RolloutWorker:
         part: Literal["train", "test"],
         videos: tuple[str, ...],
     ) -> list[dict[str, Any]]:
-        """Greedy streaming over ``videos`` (see :func:`evaluation.greedy_videos`)."""
-        from svtas_ray.rl.evaluation import greedy_videos
+        """Greedy streaming over ``videos`` (see :func:`svtas_ray.evaluate.stream_videos`)."""
+        from svtas_ray.evaluate import stream_videos
 
         load_numpy_weights(self.model, weights)
-        return greedy_videos(self.model, self.cfg, part, videos)
+        return stream_videos(self.model, self.cfg, part, videos)
 
 
 def episode_row(final: dict[str, Any]) -> dict[str, Any]:
     """The driver's record of a finished episode from its terminal info."""
     row = {"video": str(final["video"]), "return": float(final["episode_return"])}
-    row.update({k: float(final[k]) for k in SCORE_KEYS})
+    row.update({k: float(final[k]) for k in METRIC_NAMES})
     return row

@@ -20,6 +20,8 @@ import pandas as pd
 from svtas_ray import config as config_mod
 from svtas_ray.config import TrainConfig
 from svtas_ray.errors import ConfigError
+from svtas_ray.metrics import METRIC_NAMES
+from svtas_ray.results import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +99,34 @@ def tb_key(column: str) -> str:
         if name.startswith(prefix):
             return namespace + name[len(prefix) :]
     return "charts/" + name
+
+
+def write_summary(
+    path: Path, cfg: TrainConfig, rows: list[dict[str, Any]], results: dict[str, dict[str, float]]
+) -> Path:
+    """summary.md: what ran, how fast, and the validation / test scores."""
+    lines = [f"# {cfg.name}: {cfg.algo.kind} on {cfg.data.root} (split {cfg.data.split})", ""]
+    if rows:
+        last = rows[-1]
+        speed = pd.DataFrame(rows)
+        lines += [
+            f"- iterations: {int(last['iteration'])}, env steps: {int(last['env_steps'])}",
+            f"- mean iteration time: {speed['iteration_s'].mean():.2f} s (sampling "
+            f"{speed['sample_s'].mean():.2f} s, learning {speed['learn_s'].mean():.2f} s)",
+            f"- env steps/s: {speed['env_steps_per_s'].mean():.1f}, "
+            f"frames/s: {speed['frames_per_s'].mean():.0f}",
+            "",
+        ]
+        val_cols = [f"val_{k}" for k in METRIC_NAMES]
+        if val_cols[0] in speed:
+            best = speed.dropna(subset=[val_cols[0]])
+            lines += ["## Validation (model selection)", ""]
+            table = best[["iteration", *val_cols]].rename(columns=lambda c: c.removeprefix("val_"))
+            lines += [markdown_table(table), ""]
+    if results:
+        lines += ["## Test split", ""]
+        table = pd.DataFrame([{"weights": k, **v} for k, v in results.items()])
+        lines += [markdown_table(table), ""]
+    out = path / "summary.md"
+    out.write_text("\n".join(lines))
+    return out

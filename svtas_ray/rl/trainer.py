@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,13 +26,13 @@ from svtas_ray import config as config_mod
 from svtas_ray.config import TrainConfig
 from svtas_ray.data.layout import Dataset
 from svtas_ray.errors import ConfigError
+from svtas_ray.evaluate import write_eval
 from svtas_ray.metrics import METRIC_NAMES
-from svtas_ray.rl import evaluation
-from svtas_ray.rl.checkpoint import load_checkpoint, save_checkpoint
+from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint
 from svtas_ray.rl.learner import Learner, RowSpec
 from svtas_ray.rl.ray_session import init_ray
 from svtas_ray.rl.rollout import RolloutStats, RolloutWorker
-from svtas_ray.rl.run_dir import RunLog, new_run_dir, resume_config
+from svtas_ray.rl.run_dir import RunLog, new_run_dir, resume_config, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class Trainer:
         res = cfg.resources
         self.workers: list[Any] = [self._make_worker(i) for i in range(res.num_workers)]
         self.num_classes, self.obs_shape = ray.get(self.workers[0].spec.remote())
+        self.dataset = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
+        self.classes = self.dataset.classes.names
         learner_cls = ray.remote(Learner).options(
             num_cpus=res.cpus_per_learner, num_gpus=res.gpus_per_learner
         )
@@ -89,9 +92,9 @@ class Trainer:
         self.log.write_meta(self._meta())
 
     @classmethod
-    def resume(cls, run_dir: str | Path, overrides: list[str] | None = None) -> Trainer:
+    def resume(cls, run_dir: str | Path, overrides: Mapping[str, Any] | None = None) -> Trainer:
         """Continue the run in ``run_dir`` from its last checkpoint with its saved config."""
-        cfg = config_mod.apply_overrides(resume_config(run_dir), overrides or [])
+        cfg = config_mod.override(resume_config(run_dir), overrides or {})
         return cls(cfg, run_dir, resume=True)
 
     # ------------------------------------------------------------------ actors
@@ -112,9 +115,7 @@ class Trainer:
             "val_videos": self.val_videos,
             "test_videos": self.test_videos,
             "num_classes": self.num_classes,
-            "classes": list(
-                Dataset.open(self.cfg.data.root, self.cfg.data.background).classes.names
-            ),
+            "classes": list(self.classes),
             "obs_shape": list(self.obs_shape),
             "worker_restarts": self.worker_restarts,
         }
@@ -222,7 +223,7 @@ class Trainer:
         greedy = [s.greedy_reward_sum for s in stats if s.greedy_reward_sum is not None]
         if greedy:  # the self-critical baseline's reward, beside the sampled one
             row["greedy_reward_mean"] = sum(greedy) / max(steps, 1)
-        for key in ("return", *evaluation.SCORE_KEYS):
+        for key in ("return", *METRIC_NAMES):
             values = [e[key] for e in episodes if key in e]
             if values:
                 row[f"episode_{key}"] = float(np.mean(values))
@@ -250,30 +251,47 @@ class Trainer:
             if videos[i::n]
         ]
         rows = [r for rs in ray.get(calls) for r in rs]
-        return evaluation.write_eval(self.cfg, rows, self.path / "eval" / (out_name or split))
+        name = out_name or split
+        return write_eval(
+            self.dataset, rows, self.path / "eval" / name, self.cfg.algo.kind, split == "test"
+        )
 
     def save(self, best: bool) -> None:
+        """Write checkpoints/last.pt (and best.pt): the model in the one checkpoint format, with
+        the learner's optimiser, scheduler and RNG state and the loop's counters for resume."""
         state: dict[str, Any] = ray.get(self.learners[0].state.remote())
         ckpt = self.path / "checkpoints"
         last = save_checkpoint(
             ckpt / "last.pt",
-            state,
-            self.iteration,
-            self.best_score,
-            self.env_steps,
-            {"worker_restarts": self.worker_restarts},
+            state.pop("model"),
+            self.cfg,
+            self.num_classes,
+            self.obs_shape[1:],
+            self.classes,
+            extra={"iteration": self.iteration},
+            train_state={
+                **state,
+                "iteration": self.iteration,
+                "best_score": float(self.best_score),
+                "env_steps": self.env_steps,
+                "worker_restarts": self.worker_restarts,
+            },
         )
         if best:
             shutil.copyfile(last, ckpt / "best.pt")
 
     def _restore(self, path: Path) -> None:
-        data = load_checkpoint(path)
-        keys = ("model", "optimizer", "scheduler", "rng")
-        ray.get([lrn.load_state.remote({k: data[k] for k in keys}) for lrn in self.learners])
-        self.iteration = int(data["iteration"])
-        self.best_score = float(data["best_score"])
-        self.env_steps = int(data["env_steps"])
-        self.worker_restarts = int(data["extra"].get("worker_restarts", 0))
+        ckpt = Checkpoint.read(path)
+        train = ckpt.train_state
+        if train is None:
+            raise ConfigError(f"{path}: holds no training state to resume from")
+        keys = ("optimizer", "scheduler", "rng")
+        state = {"model": ckpt.state_dict, **{k: train[k] for k in keys}}
+        ray.get([lrn.load_state.remote(state) for lrn in self.learners])
+        self.iteration = int(train["iteration"])
+        self.best_score = float(train["best_score"])
+        self.env_steps = int(train["env_steps"])
+        self.worker_restarts = int(train.get("worker_restarts", 0))
         log.info("resumed %s at iteration %d", self.path, self.iteration)
 
     def finish(self) -> dict[str, dict[str, float]]:
@@ -283,9 +301,9 @@ class Trainer:
         for name in ("best", "last"):
             path = ckpt / f"{name}.pt"
             if path.is_file() and self.cfg.test_at_end:
-                weights = {k: v.numpy() for k, v in load_checkpoint(path)["model"].items()}
+                weights = {k: v.numpy() for k, v in Checkpoint.read(path).state_dict.items()}
                 results[f"test_{name}"] = self.evaluate("test", weights, f"test_{name}")
-        evaluation.write_summary(self.path, self.cfg, self.log.rows, results)
+        write_summary(self.path, self.cfg, self.log.rows, results)
         return results
 
 

@@ -1,8 +1,4 @@
-"""The ``svtas-ray`` command line (also ``python -m svtas_ray``).
-
-Every sub-command's ``--help`` works without data, Ray or a GPU: heavy modules are imported inside
-the command functions. A problem with the user's input is one sentence on stderr and exit code 2.
-"""
+"""The data commands of ``svtas-ray``: synth, check-data, convert-egtea, score, viz."""
 
 from __future__ import annotations
 
@@ -10,22 +6,18 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from svtas_ray.errors import SvtasError
+from svtas_ray.config import Alignment, Preset, choices
 
 log = logging.getLogger("svtas_ray")
 
-Command = Callable[[argparse.Namespace], int]
-
-
-# --------------------------------------------------------------------------- data commands
-
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from svtas_ray.config import SynthConfig, apply_overrides
+    from svtas_ray.cli.overrides import parse_overrides
+    from svtas_ray.config import SynthConfig, override
     from svtas_ray.data.cache import ensure_synthetic
     from svtas_ray.data.check import check_dataset
     from svtas_ray.data.layout import Dataset
@@ -39,7 +31,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         feature_dim=args.feature_dim,
         videos=args.videos,
     )
-    cfg = apply_overrides(cfg, args.set)
+    cfg = override(cfg, parse_overrides(SynthConfig, args.set))
     out = Path(args.out or f"data/synthetic/{cfg.preset}")
     background = tuple(args.bg) if args.bg is not None else ("background",)
     root = ensure_synthetic(
@@ -127,19 +119,10 @@ def _background(names: Sequence[str] | None) -> tuple[str, ...]:
     return ("background",) if names is None else tuple(names)
 
 
-# --------------------------------------------------------------------------- parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="svtas-ray",
-        description="Streaming video temporal action segmentation with RL on Ray.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_parsers(sub: Any) -> None:
+    """Register the data commands on the ``svtas-ray`` sub-parsers."""
     p = sub.add_parser("synth", help="write a synthetic dataset in the MS-TCN layout")
-    p.add_argument("--preset", default="gtea", choices=("gtea", "salads", "breakfast", "egtea"))
+    p.add_argument("--preset", default="gtea", choices=choices(Preset))
     p.add_argument("--out", help="dataset root to write (default: data/synthetic/PRESET)")
     p.add_argument("--num-videos", type=int, help="number of videos (default: the preset's)")
     p.add_argument("--scale", type=float, default=1.0, help="multiplies video lengths")
@@ -168,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--alignment",
         default="strict",
-        choices=("strict", "crop", "resample"),
+        choices=choices(Alignment),
         help="policy when feature and label lengths differ",
     )
     p.add_argument(
@@ -207,30 +190,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bg", nargs="*", help="background class names (default: background)")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=cmd_viz)
-
-    from svtas_ray.baseline import add_parser as add_baseline_parser
-    from svtas_ray.bench_cli import add_parsers as add_bench_parsers
-    from svtas_ray.train_cli import add_parsers as add_train_parsers
-    from svtas_ray.tune_cli import add_parsers as add_tune_parsers
-
-    add_train_parsers(sub)
-    add_tune_parsers(sub)
-    add_baseline_parser(sub)
-    add_bench_parsers(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    func: Command = args.func
-    try:
-        return func(args)
-    except SvtasError as exc:
-        print(f"svtas-ray {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130

@@ -1,4 +1,4 @@
-"""Offline TAS against streaming TAS on one dataset, one protocol, one table.
+"""Running a benchmark's jobs: offline and streaming training, scoring, resuming.
 
 Rows are (method, head): the offline baselines on whole videos (``offline``: MS-TCN, ASFormer),
 the same trained models run clip by clip (``naive_stream``), and the streaming segmenters
@@ -22,116 +22,19 @@ import dataclasses
 import hashlib
 import json
 import logging
-import shutil
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from svtas_ray.config import DataConfig, SynthConfig
+from svtas_ray.bench.plan import Job, Setting
+from svtas_ray.config import DataConfig
 from svtas_ray.metrics import METRIC_NAMES
 
 log = logging.getLogger(__name__)
-
-OFFLINE_MODELS = ("mstcn", "asformer")
-ALGOS = ("supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td")
-RL_ALGOS = ALGOS[1:]
-HEADS = ("causal_mstcn", "brt")
-KEYS = ("method", "head", "input")
-"""A row of the summary table: runs with equal keys are aggregated over splits and seeds."""
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What one benchmark run covers: data, rows, splits, seeds and budgets."""
-
-    name: str
-    """Setting name (also the output sub-folder)."""
-    synth: SynthConfig | None
-    """The synthetic dataset generated when no --data-root is given (None: --data-root needed)."""
-    gtea_labels: bool = False
-    """Synthesise features for the real GTEA label sequences (shared data) instead of a preset's."""
-    splits: tuple[int, ...] = (1,)
-    """Cross-validation splits: every row runs on each."""
-    seeds: tuple[int, ...] = (0,)
-    """Seeds: every row runs with each (model init, env order, validation subset)."""
-    offline: tuple[str, ...] = OFFLINE_MODELS
-    """Offline models (each also gives its naive-streaming row)."""
-    algos: tuple[str, ...] = ALGOS
-    """Streaming objectives (algo.kind)."""
-    heads: tuple[str, ...] = HEADS
-    """Streaming heads (model.head)."""
-    budget_s: float = 120.0
-    """Wall-clock training budget of every streaming job (validation evaluations included)."""
-    offline_epochs: int = 50
-    """Epochs of the offline models (MS-TCN's GTEA protocol: 50)."""
-    val_videos: int = 2
-    """Training videos held out for model selection of streaming jobs."""
-    eval_every: int = 5
-    """Validation every this many iterations of a streaming job."""
-
-
-SETTINGS = {
-    # Every row, tiny budgets, short videos: what the slow test runs (~4 min on 2 cores).
-    "quick": Setting(
-        "quick",
-        SynthConfig(preset="gtea", scale=0.5),
-        budget_s=8.0,
-        offline_epochs=5,
-        eval_every=2,
-    ),
-    # The issue's full setting: real GTEA label sequences, synthetic features, all 4 splits, one
-    # seed (the spread is over splits), 120 s per streaming job: 56 jobs, ~1.5 h on 2 cores.
-    # --seeds 0 1 2 triples the streaming jobs and the offline ones.
-    "full": Setting(
-        "full", SynthConfig(preset="gtea"), gtea_labels=True, splits=(1, 2, 3, 4), seeds=(0,)
-    ),
-    # Issue 6's comparison: the six objectives on the gtea preset, split 1, 3 seeds, equal budget
-    # (no offline rows: add them with --offline mstcn; 50 epochs x 3 seeds cost ~15 min here).
-    "algos": Setting(
-        "algos",
-        SynthConfig(preset="gtea"),
-        seeds=(0, 1, 2),
-        offline=(),
-        heads=("causal_mstcn",),
-        budget_s=60.0,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class Job:
-    """One training + evaluation: an offline model or a streaming (algo, head), one split/seed."""
-
-    kind: str
-    """'offline' (gives the offline and the naive-streaming row) or 'stream'."""
-    method: str
-    """Offline: 'offline'; streaming: the algo.kind."""
-    head: str
-    """Offline: 'mstcn' / 'asformer'; streaming: 'causal_mstcn' / 'brt'."""
-    split: int
-    seed: int
-
-    @property
-    def name(self) -> str:
-        return f"{self.method}-{self.head}-split{self.split}-seed{self.seed}"
-
-
-def plan_jobs(setting: Setting) -> list[Job]:
-    """Every job of ``setting``; the long offline jobs first so that they start first."""
-    jobs = []
-    for split in setting.splits:
-        for seed in setting.seeds:
-            jobs += [Job("offline", "offline", m, split, seed) for m in setting.offline]
-            jobs += [Job("stream", a, h, split, seed) for h in setting.heads for a in setting.algos]
-    return sorted(jobs, key=lambda j: j.kind != "offline")
-
-
-# --------------------------------------------------------------------------- jobs
 
 
 def _median_seconds(fn: Callable[[Any], object], items: Sequence[Any]) -> float:
@@ -152,9 +55,11 @@ def run_offline_job(
     """Train one offline model; score it on whole videos and naively streamed, time both."""
     import torch
 
-    from svtas_ray.baseline import evaluate_offline, load_video, train_offline
     from svtas_ray.config import OfflineTrainConfig
+    from svtas_ray.data.features import read_video_features
     from svtas_ray.data.layout import Dataset
+    from svtas_ray.evaluate import evaluate_offline
+    from svtas_ray.models.offline_training import train_offline
 
     torch.set_num_threads(1)
     cfg = OfflineTrainConfig(
@@ -170,7 +75,7 @@ def run_offline_job(
     model, seconds = train_offline(cfg, folder, device)
     table = evaluate_offline(model, cfg, folder, device, naive=True, train_seconds=seconds)
     ds = Dataset.open(data.root, data.background, data.features_dir)
-    features, _ = load_video(ds, ds.split_videos(job.split, "test")[0], 1, data.alignment)
+    features, _ = read_video_features(ds, ds.split_videos(job.split, "test")[0], 1, data.alignment)
     x = torch.from_numpy(features)[None]
     clips = [x[:, s : s + clip_frames] for s in range(0, x.shape[1], clip_frames)]
     model.eval()
@@ -190,23 +95,22 @@ def run_offline_job(
 
 
 def run_stream_job(
-    job: Job, data: DataConfig, setting: Setting, overrides: Sequence[str], out: Path
+    job: Job, data: DataConfig, setting: Setting, overrides: Mapping[str, Any], out: Path
 ) -> list[dict[str, Any]]:
     """Train one streaming (algo, head) for the budget; test the validation-selected weights."""
     import ray
     import torch
 
-    from svtas_ray.baseline import load_video
     from svtas_ray.config import (
         AlgoConfig,
         ModelConfig,
         ResourceConfig,
         TrainConfig,
-        apply_overrides,
+        override,
     )
+    from svtas_ray.data.features import read_video_features
     from svtas_ray.data.layout import Dataset
-    from svtas_ray.rl.checkpoint import load_checkpoint
-    from svtas_ray.rl.policy import build_policy
+    from svtas_ray.models.checkpoint import load_segmenter
     from svtas_ray.rl.trainer import Trainer
 
     torch.set_num_threads(1)
@@ -224,7 +128,7 @@ def run_stream_job(
         # The task holds one CPU; its actors reserve none so the job never exceeds it.
         resources=ResourceConfig(cpus_per_worker=0, cpus_per_learner=0, torch_threads=1),
     )
-    cfg = apply_overrides(cfg, overrides)
+    cfg = override(cfg, overrides)
     with Trainer(cfg) as trainer:
         # Wait until the learner process is up: its start-up (torch import, ~5-10 s on a busy
         # machine) would otherwise eat the first iteration of a short budget.
@@ -234,13 +138,11 @@ def run_stream_job(
         seconds = time.perf_counter() - t0
         results = trainer.finish()  # train() validated its last iteration: selection saw all
         path = trainer.path
-        obs_shape, num_classes = trainer.obs_shape, trainer.num_classes
-    model = build_policy(cfg, num_classes, obs_shape)
-    model.load_state_dict(load_checkpoint(path / "checkpoints" / "best.pt")["model"])
+    model, _, _ = load_segmenter(path / "checkpoints" / "best.pt")
     model.eval()
     ds = Dataset.open(data.root, data.background, data.features_dir)
     video = ds.split_videos(job.split, "test")[0]
-    features, _ = load_video(ds, video, cfg.clip.sample_rate, data.alignment)
+    features, _ = read_video_features(ds, video, cfg.clip.sample_rate, data.alignment)
     length = cfg.clip.clip_len
     clips = [torch.from_numpy(features[s : s + length]) for s in range(0, len(features), length)]
     state = model.initial_state(1)
@@ -293,7 +195,7 @@ def run_jobs(
     data: DataConfig,
     setting: Setting,
     clip_frames: int,
-    overrides: Sequence[str],
+    overrides: Mapping[str, Any],
     out: Path,
     num_cpus: int | None = None,
 ) -> list[dict[str, Any]]:
@@ -318,10 +220,12 @@ def run_jobs(
 
 
 def fingerprint(
-    data: DataConfig, setting: Setting, overrides: Sequence[str], clip_frames: int
+    data: DataConfig, setting: Setting, overrides: Mapping[str, Any], clip_frames: int
 ) -> str:
     """What a job's result depends on besides the job itself, as a hex digest."""
-    return hashlib.sha1(repr((data, setting, tuple(overrides), clip_frames)).encode()).hexdigest()
+    return hashlib.sha1(
+        repr((data, setting, sorted(overrides.items()), clip_frames)).encode()
+    ).hexdigest()
 
 
 def finished_jobs(jobs: Sequence[Job], done_dir: Path, key: str) -> dict[Job, list[dict]]:
@@ -341,7 +245,7 @@ def _run_tasks(
     data: DataConfig,
     setting: Setting,
     clip_frames: int,
-    overrides: Sequence[str],
+    overrides: Mapping[str, Any],
     out: Path,
     num_cpus: int | None,
 ) -> Iterator[tuple[Job, list[dict[str, Any]]]]:
@@ -358,7 +262,7 @@ def _run_tasks(
     def submit(job: Job) -> Any:
         if job.kind == "offline":
             return offline.remote(job, data, setting, clip_frames, out)
-        return stream.remote(job, data, setting, list(overrides), out)
+        return stream.remote(job, data, setting, dict(overrides), out)
 
     # At most one job per CPU is in flight: Ray lends a task's CPU to other tasks while it waits
     # in ray.get (a trainer waiting on its actors), so the CPU reservation alone does not bound
@@ -422,62 +326,3 @@ def prepare_data(
     root = cache / "synthetic" / f"bench-{tag}-{digest}"
     ensure_synthetic(setting.synth, root, from_labels=labels, background=bg)
     return DataConfig(root=str(root.resolve()), background=bg)
-
-
-def run_benchmark(
-    setting: Setting,
-    data: DataConfig,
-    out: Path,
-    overrides: Sequence[str] = (),
-    external: dict[str, Path] | None = None,
-    num_cpus: int | None = None,
-    publish: Path | None = None,
-    colour_bar_videos: int = 2,
-) -> pd.DataFrame:
-    """Run every job of ``setting``, write the tables and plots under ``out``; the text table.
-
-    Writes ``runs.*`` (a row per method, head, split, seed), ``summary.*`` (mean and std),
-    ``table.md`` (formatted), ``targets.md``, ``metrics.png`` and ``colour_bars_<video>.png``;
-    with ``publish`` copies ``table.md``, ``targets.md`` and the PNGs there too.
-    """
-    from svtas_ray.bench_report import (
-        aggregate,
-        format_table,
-        plot_colour_bars,
-        plot_metrics,
-        targets,
-        targets_markdown,
-    )
-    from svtas_ray.config import TrainConfig, apply_overrides
-    from svtas_ray.results import markdown_table, write_table
-
-    out = out.resolve()
-    clip = apply_overrides(TrainConfig(), overrides).clip  # also checks them before any job
-    jobs = plan_jobs(setting)
-    log.info("%d jobs on %s (%s), output in %s", len(jobs), data.root, setting.name, out)
-    t0 = time.perf_counter()
-    rows = run_jobs(jobs, data, setting, clip.clip_len * clip.sample_rate, overrides, out, num_cpus)
-    for name, folder in (external or {}).items():
-        rows += run_external(name, folder, data, setting.splits)
-    wall = time.perf_counter() - t0
-    runs = pd.DataFrame(rows)
-    write_table(runs, out / "runs")
-    summary = aggregate(runs)
-    write_table(summary, out / "summary")
-    table = format_table(summary)
-    found = targets(summary)
-    header = (
-        f"setting {setting.name}: {data.root}, splits {list(setting.splits)}, seeds "
-        f"{list(setting.seeds)}, streaming budget {setting.budget_s:.0f} s per job, offline "
-        f"{setting.offline_epochs} epochs, clips {clip.clip_len}x{clip.sample_rate}; "
-        f"{len(jobs)} jobs in {wall / 60:.1f} min"
-    )
-    (out / "table.md").write_text(f"{header}\n\n{markdown_table(table)}\n")
-    (out / "targets.md").write_text(targets_markdown(found) + "\n")
-    pngs = [plot_metrics(summary, out / "metrics.png")]
-    pngs += plot_colour_bars(runs, data, out, colour_bar_videos)
-    if publish is not None:
-        publish.mkdir(parents=True, exist_ok=True)
-        for path in [out / "table.md", out / "targets.md", *pngs]:
-            shutil.copyfile(path, publish / path.name)
-    return table

@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from svtas_ray.cli.runner import run, script_parser
 from svtas_ray.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME=DIR",
         help="a folder of prediction files (<video>.txt) scored as one more row (repeatable)",
     )
+    p.add_argument(
+        "--gtea-labels",
+        metavar="ROOT",
+        help="a GTEA dataset root whose real label sequences the 'full' setting keeps "
+        "(default: $SVTAS_SHARED_DATA/gtea when that variable is set)",
+    )
     p.add_argument("--cpus", type=int, help="CPUs of the embedded Ray cluster (default: all)")
     p.add_argument("--out", help="output folder (default: runs/bench/offline_vs_streaming/SETTING)")
     p.add_argument("--publish", help="also copy table.md, targets.md and the PNGs here")
@@ -80,8 +87,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from svtas_ray.bench import SETTINGS, prepare_data, run_benchmark
-    from svtas_ray.experiment import cache_dir
+    from svtas_ray.bench.jobs import prepare_data
+    from svtas_ray.bench.plan import SETTINGS
+    from svtas_ray.bench.run import run_benchmark
+    from svtas_ray.cli.overrides import parse_overrides
+    from svtas_ray.config import TrainConfig
+    from svtas_ray.experiments.protocol import cache_dir
 
     setting = SETTINGS["quick" if args.quick else args.setting]
     changes = {
@@ -101,8 +112,7 @@ def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
             raise ConfigError(f"--external {item!r}: expected NAME=DIR with an existing DIR")
         external[name] = Path(folder)
     shared = os.environ.get("SVTAS_SHARED_DATA")
-    repo = Path(__file__).resolve().parents[1]
-    gtea = (Path(shared) if shared else repo.parent / "shared" / "data") / "gtea"
+    gtea = Path(args.gtea_labels) if args.gtea_labels else Path(shared) / "gtea" if shared else None
     data = prepare_data(
         setting,
         args.data_root,
@@ -116,7 +126,7 @@ def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
         setting,
         data,
         out,
-        args.set,
+        parse_overrides(TrainConfig, args.set),
         external,
         args.cpus,
         Path(args.publish) if args.publish else None,
@@ -132,6 +142,6 @@ def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None, description: str | None = None) -> int:
     """The benchmark script's entry point (the same flags as the CLI sub-command)."""
-    from svtas_ray.script import run_script
-
-    return run_script(None, description, add_arguments, cmd_offline_vs_streaming, argv)
+    parser = script_parser(None, description)
+    add_arguments(parser)
+    return run(parser, argv, cmd_offline_vs_streaming)

@@ -13,14 +13,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from svtas_ray.cli.overrides import parse_overrides
+from svtas_ray.cli.runner import run, script_parser
 from svtas_ray.errors import ConfigError
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from svtas_ray import config as config_mod
-    from svtas_ray import experiment, results
-    from svtas_ray import tune as tune_mod
+    from svtas_ray import results
+    from svtas_ray.cli.experiment import config_from_args, resource_overrides
     from svtas_ray.config import TrainConfig
+    from svtas_ray.experiments import load_experiment
+    from svtas_ray.rl import tune as tune_mod
 
     space = None
     if args.space:
@@ -34,12 +38,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     else:
         if args.config:
             cfg = config_mod.load(TrainConfig, args.config)
+            values = dict(resource_overrides(args))
             if args.data_root:
-                args.set = [f"data.root={Path(args.data_root).resolve()}", *args.set]
-            cfg = config_mod.apply_overrides(cfg, [*experiment.resource_overrides(args), *args.set])
+                values["data.root"] = str(Path(args.data_root).resolve())
+            cfg = config_mod.override(cfg, {**values, **parse_overrides(TrainConfig, args.set)})
         else:
-            exp = experiment.load_experiment(args.experiment)
-            cfg = experiment.resolve_config(exp, args)
+            cfg = config_from_args(load_experiment(args.experiment), args)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         out = Path(args.out) if args.out else Path(cfg.runs_dir) / "sweeps" / f"{cfg.name}-{stamp}"
     print(f"sweep directory: {out.resolve()}", flush=True)
@@ -62,13 +66,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of ``svtas-ray tune`` and experiments/sweep.py."""
-    from svtas_ray.experiment import add_common_args
+    from svtas_ray.cli.experiment import add_common_args
+    from svtas_ray.experiments import NAMES
 
     base = p.add_mutually_exclusive_group()
     base.add_argument(
         "--experiment",
         default="gtea",
-        help="base protocol: a script name under experiments/ or a path to one (default: gtea)",
+        help=f"base protocol: one of {', '.join(NAMES)}, or a path to a script defining "
+        "EXPERIMENT (default: gtea)",
     )
     base.add_argument("--config", help="base TrainConfig JSON instead of an experiment")
     add_common_args(p)
@@ -91,7 +97,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--space",
         help='search space JSON, e.g. {"algo.lr": {"loguniform": [1e-4, 3e-3]}} '
-        "(default: svtas_ray.tune.SEARCH_SPACE)",
+        "(default: svtas_ray.rl.tune.SEARCH_SPACE)",
     )
     p.add_argument("--out", help="sweep directory (default: <runs_dir>/sweeps/<name>-<time>)")
     p.add_argument(
@@ -108,6 +114,6 @@ def add_parsers(sub: Any) -> None:
 
 def main(argv: list[str] | None = None, prog: str = "svtas-ray tune", doc: str = "") -> int:
     """Stand-alone entry point (experiments/sweep.py)."""
-    from svtas_ray.script import run_script
-
-    return run_script(prog, doc or __doc__, add_arguments, cmd_tune, argv)
+    parser = script_parser(prog, doc or __doc__)
+    add_arguments(parser)
+    return run(parser, argv, cmd_tune)

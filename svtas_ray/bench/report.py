@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from svtas_ray.bench import ALGOS, KEYS, OFFLINE_MODELS, RL_ALGOS
+from svtas_ray.bench.plan import ALGOS, KEYS, OFFLINE_MODELS, RL_ALGOS
 from svtas_ray.config import DataConfig
 from svtas_ray.metrics import METRIC_NAMES
 

@@ -69,18 +69,10 @@ def to_tune_space(space: Mapping[str, Mapping[str, Sequence[Any]]]) -> dict[str,
     return out
 
 
-def overrides_of(params: Mapping[str, Any]) -> list[str]:
-    """A trial's sampled values as ``--set`` overrides (lists as JSON)."""
-    return [
-        f"{k}={json.dumps(v) if isinstance(v, (list, tuple)) else v}"
-        for k, v in params.items()
-        if k != "split"
-    ]
-
-
 def trial_config(base: TrainConfig, params: Mapping[str, Any]) -> TrainConfig:
-    """``base`` with a trial's values; the reserved key ``split`` also names the run after it."""
-    cfg = config_mod.apply_overrides(base, overrides_of(params))
+    """``base`` with a trial's typed values (dotted keys, validated together); the reserved key
+    ``split`` also names the run after it."""
+    cfg = config_mod.override(base, {k: v for k, v in params.items() if k != "split"})
     if "split" in params:
         split = int(params["split"])
         cfg = replace(cfg, name=f"{base.name}-split{split}", data=replace(cfg.data, split=split))

@@ -1,4 +1,4 @@
-"""The ``train``, ``eval`` and ``stream`` sub-commands of ``svtas-ray`` (see svtas_ray/cli.py).
+"""The ``train``, ``eval`` and ``stream`` sub-commands of ``svtas-ray``.
 
 Heavy modules (torch, Ray) are imported inside the command functions so ``--help`` stays light.
 """
@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from svtas_ray.cli.overrides import parse_overrides
 from svtas_ray.errors import ConfigError, DataError
 
 log = logging.getLogger("svtas_ray")
@@ -22,13 +23,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from svtas_ray.metrics import METRIC_NAMES
     from svtas_ray.rl.trainer import Trainer
 
+    overrides = parse_overrides(TrainConfig, args.set)
     if args.resume:
         if args.config:
             raise ConfigError("--resume uses the run's saved config.json; drop --config")
-        trainer = Trainer.resume(args.resume, args.set)
+        trainer = Trainer.resume(args.resume, overrides)
     else:
         cfg = config_mod.load(TrainConfig, args.config) if args.config else TrainConfig()
-        cfg = config_mod.apply_overrides(cfg, args.set)
+        cfg = config_mod.override(cfg, overrides)
         if not (Path(cfg.data.root) / "mapping.txt").is_file():
             raise DataError(
                 f"{cfg.data.root}: no dataset here (make one with: svtas-ray synth --out "
@@ -46,66 +48,44 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(
-    checkpoint: str, config: str | None, overrides: list[str] | None = None
-) -> tuple[Any, Any, Path]:
-    """(config, model with the checkpoint's weights, run directory) of a training checkpoint.
+def _load_model(checkpoint: str, overrides: list[str]) -> tuple[Any, Any, Path, Any]:
+    """(run config, model with the checkpoint's weights, run directory, dataset) of a
+    checkpoint, checked against the dataset it will see.
 
     ``overrides`` (``--set``) change the run's config, e.g. ``data.root`` to evaluate on another
     dataset; its classes must then be the checkpoint's (same names, same ids).
     """
-    import json
+    import numpy as np
 
-    from svtas_ray import config as config_mod
-    from svtas_ray.config import TrainConfig
+    from svtas_ray.config import TrainConfig, override
     from svtas_ray.data.layout import Dataset
-    from svtas_ray.rl.checkpoint import load_checkpoint
-    from svtas_ray.rl.policy import build_policy
+    from svtas_ray.models.checkpoint import load_segmenter
 
-    ckpt = Path(checkpoint)
-    data = load_checkpoint(ckpt)
-    run = ckpt.parent.parent
-    cfg_path = Path(config) if config else run / "config.json"
-    if not cfg_path.is_file():
-        raise ConfigError(f"{cfg_path}: config not found (pass --config with the run's config)")
-    trained = config_mod.load(TrainConfig, cfg_path)
-    cfg = config_mod.apply_overrides(trained, overrides or [])
-    meta_path = run / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    if "obs_shape" in meta and "num_classes" in meta and cfg.clip == trained.clip:
-        num_classes, obs_shape = int(meta["num_classes"]), tuple(meta["obs_shape"])
-        if cfg.data.modality == "frames":  # frames are resized to data.frame_size when read
-            obs_shape = (obs_shape[0], *cfg.data.frame_size, 3)
-    else:  # no run directory beside the checkpoint: ask an environment
-        from envs.video_segmentation import VideoSegmentationEnv
-
-        env = VideoSegmentationEnv(cfg.env("test"))
-        num_classes, obs_shape = int(env.action_space.nvec[0]), env.observation_space.shape
-        env.close()
-    if cfg.data.root != trained.data.root:
-        ours = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir).classes
-        theirs = meta.get("classes") or list(
-            Dataset.open(trained.data.root, trained.data.background).classes.names
-        )
-        if list(ours.names) != list(theirs):
-            raise ConfigError(
-                f"{cfg.data.root}: classes {list(ours.names)} differ from the checkpoint's "
-                f"{list(theirs)}"
-            )
-    model = build_policy(cfg, num_classes, tuple(int(d) for d in obs_shape))
-    model.load_state_dict(data["model"])
+    model, trained, ckpt = load_segmenter(checkpoint)
+    cfg = override(trained, parse_overrides(TrainConfig, overrides))
+    if cfg.model != trained.model:
+        raise ConfigError("--set cannot change model.*: the checkpoint's weights fix the model")
+    ds = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
+    if cfg.data.modality == "frames":
+        shape: tuple[int, ...] = (*cfg.data.frame_size, 3)
+    else:  # the feature dimension of the dataset's first video (its reader checks the rest)
+        try:
+            shape = (int(np.load(ds.feature_path(ds.videos()[0]), mmap_mode="r").shape[0]),)
+        except (OSError, ValueError, IndexError):
+            shape = ()
+    ckpt.check(input_shape=shape or None, classes=ds.classes.names)
     model.eval()
-    return cfg, model, run
+    return cfg, model, ckpt.path.parent.parent, ds
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
+    from svtas_ray.evaluate import stream_videos, write_eval
     from svtas_ray.metrics import METRIC_NAMES
-    from svtas_ray.rl.evaluation import greedy_videos, write_eval
     from svtas_ray.rl.trainer import split_videos
 
-    cfg, model, run = _load_model(args.checkpoint, args.config, args.set)
+    cfg, model, run, ds = _load_model(args.checkpoint, args.set)
     _, val, test = split_videos(cfg)
     videos, part = (test, "test") if args.split == "test" else (val, "train")
     if args.videos:
@@ -115,9 +95,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         videos = [v for v in videos if v in args.videos]
     if not videos:
         raise ConfigError(f"the run has no {args.split} videos")
-    rows = greedy_videos(model, cfg, part, tuple(videos))  # type: ignore[arg-type]
+    rows = stream_videos(model, cfg, part, videos)  # type: ignore[arg-type]
     out = Path(args.out) if args.out else run / "eval" / f"{args.split}_cli"
-    scores = write_eval(cfg, rows, out)
+    scores = write_eval(ds, rows, out, cfg.algo.kind, colour_bars=args.split == "test")
     if args.json:
         print(json.dumps({"videos": len(rows), **scores}, indent=2))
     else:
@@ -132,11 +112,9 @@ def cmd_stream(args: argparse.Namespace) -> int:
     import torch
 
     from svtas_ray.data.clips import ClipPlan
-    from svtas_ray.data.layout import Dataset
     from svtas_ray.data.predictions import write_prediction
 
-    cfg, model, run = _load_model(args.checkpoint, args.config, args.set)
-    ds = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
+    cfg, model, run, ds = _load_model(args.checkpoint, args.set)
     read, num_frames, close = _open_stream(args, cfg)
     plan = ClipPlan(num_frames, cfg.clip.clip_len, cfg.clip.sample_rate)
     state = model.initial_state(1, "cpu")
@@ -148,7 +126,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
             clip = torch.from_numpy(np.ascontiguousarray(read(frames)))[None]
             out = model(clip, state, torch.from_numpy(mask)[None])
         state = out.state
-        labels = out.logits[-1][0].argmax(-1).numpy()
+        labels = out.final[0].argmax(-1).numpy()
         latency = (time.perf_counter() - start) * 1000
         names = [ds.classes.names[int(i)] for i in labels[mask]]
         print(f"clip {k + 1}/{plan.num_clips} ({latency:.1f} ms): {' '.join(names)}")
@@ -214,7 +192,6 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("eval", help="greedy streaming evaluation of a checkpoint")
     p.add_argument("--checkpoint", required=True, help="checkpoints/{best,last}.pt of a run")
     p.add_argument("--split", default="test", choices=("test", "val"))
-    p.add_argument("--config", help="config.json (default: the run directory's)")
     p.add_argument("--out", help="output folder (default: RUN/eval/<split>_cli)")
     p.add_argument("--json", action="store_true", help="print the pooled scores as JSON")
     p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos of the split")
@@ -232,7 +209,6 @@ def add_parsers(sub: Any) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--video", help="a video file (frames-mode checkpoints)")
     src.add_argument("--features", help="a (D, T) .npy feature file (features-mode checkpoints)")
-    p.add_argument("--config", help="config.json (default: the run directory's)")
     p.add_argument(
         "--out", help="per-frame prediction file (default: RUN/stream/<name>.txt; PNG beside it)"
     )

@@ -1,0 +1,118 @@
+"""What a benchmark covers: its settings and the jobs they plan (offline vs streaming TAS).
+
+Rows are (method, head): the offline baselines on whole videos (``offline``: MS-TCN, ASFormer),
+the same trained models run clip by clip (``naive_stream``), and the streaming segmenters
+(``causal_mstcn``, ``brt``) trained by the Ray trainer with every ``algo.kind`` (``supervised``
+and the RL objectives), plus optional external prediction folders. Every (row, split, seed) is
+one job; jobs run in parallel as Ray tasks that reserve one CPU each, at most one job per CPU
+in flight (a streaming job's rollout worker and learner reserve nothing more and take turns, so a
+job uses about one core: the wall-clock budget means the same thing for every job, however many
+run at once).
+
+Protocol (the same for every row): test videos of each split scored with the MS-TCN metrics
+(background dropped); streaming jobs train for the same wall-clock budget with the same
+hyperparameters, and their test scores are those of the checkpoint selected on validation videos
+carved from the training split (never the test split); offline models train a fixed number of
+epochs (their papers' protocol) and report the last epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from svtas_ray.config import AlgoKind, Head, SynthConfig, choices
+
+OFFLINE_MODELS = ("mstcn", "asformer")
+"""The offline TAS models of the tables (the frame-wise 'linear' baseline is not an offline TAS
+model; it belongs with the trivial baselines)."""
+ALGOS = choices(AlgoKind)
+RL_ALGOS = tuple(a for a in ALGOS if a != "supervised")
+HEADS = choices(Head)
+KEYS = ("method", "head", "input")
+"""A row of the summary table: runs with equal keys are aggregated over splits and seeds."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What one benchmark run covers: data, rows, splits, seeds and budgets."""
+
+    name: str
+    """Setting name (also the output sub-folder)."""
+    synth: SynthConfig | None
+    """The synthetic dataset generated when no --data-root is given (None: --data-root needed)."""
+    gtea_labels: bool = False
+    """Synthesise features for the real GTEA label sequences (shared data) instead of a preset's."""
+    splits: tuple[int, ...] = (1,)
+    """Cross-validation splits: every row runs on each."""
+    seeds: tuple[int, ...] = (0,)
+    """Seeds: every row runs with each (model init, env order, validation subset)."""
+    offline: tuple[str, ...] = OFFLINE_MODELS
+    """Offline models (each also gives its naive-streaming row)."""
+    algos: tuple[str, ...] = ALGOS
+    """Streaming objectives (algo.kind)."""
+    heads: tuple[str, ...] = HEADS
+    """Streaming heads (model.head)."""
+    budget_s: float = 120.0
+    """Wall-clock training budget of every streaming job (validation evaluations included)."""
+    offline_epochs: int = 50
+    """Epochs of the offline models (MS-TCN's GTEA protocol: 50)."""
+    val_videos: int = 2
+    """Training videos held out for model selection of streaming jobs."""
+    eval_every: int = 5
+    """Validation every this many iterations of a streaming job."""
+
+
+SETTINGS = {
+    # Every row, tiny budgets, short videos: what the slow test runs (~4 min on 2 cores).
+    "quick": Setting(
+        "quick",
+        SynthConfig(preset="gtea", scale=0.5),
+        budget_s=8.0,
+        offline_epochs=5,
+        eval_every=2,
+    ),
+    # The issue's full setting: real GTEA label sequences, synthetic features, all 4 splits, one
+    # seed (the spread is over splits), 120 s per streaming job: 56 jobs, ~1.5 h on 2 cores.
+    # --seeds 0 1 2 triples the streaming jobs and the offline ones.
+    "full": Setting(
+        "full", SynthConfig(preset="gtea"), gtea_labels=True, splits=(1, 2, 3, 4), seeds=(0,)
+    ),
+    # Issue 6's comparison: the six objectives on the gtea preset, split 1, 3 seeds, equal budget
+    # (no offline rows: add them with --offline mstcn; 50 epochs x 3 seeds cost ~15 min here).
+    "algos": Setting(
+        "algos",
+        SynthConfig(preset="gtea"),
+        seeds=(0, 1, 2),
+        offline=(),
+        heads=("causal_mstcn",),
+        budget_s=60.0,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training + evaluation: an offline model or a streaming (algo, head), one split/seed."""
+
+    kind: str
+    """'offline' (gives the offline and the naive-streaming row) or 'stream'."""
+    method: str
+    """Offline: 'offline'; streaming: the algo.kind."""
+    head: str
+    """Offline: 'mstcn' / 'asformer'; streaming: 'causal_mstcn' / 'brt'."""
+    split: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}-{self.head}-split{self.split}-seed{self.seed}"
+
+
+def plan_jobs(setting: Setting) -> list[Job]:
+    """Every job of ``setting``; the long offline jobs first so that they start first."""
+    jobs = []
+    for split in setting.splits:
+        for seed in setting.seeds:
+            jobs += [Job("offline", "offline", m, split, seed) for m in setting.offline]
+            jobs += [Job("stream", a, h, split, seed) for h in setting.heads for a in setting.algos]
+    return sorted(jobs, key=lambda j: j.kind != "offline")
