@@ -21,11 +21,14 @@ install: $(STAMP)
 
 # The main job: generate (once) and validate the default synthetic GTEA-like dataset, then train a
 # small streaming segmenter with PPO on it on Ray and print the test table and the run directory.
+# Token auth stays on: the embedded cluster's GCS listens on all interfaces (Ray cannot bind it to
+# loopback), so the token is what keeps other machines out (docs/cluster.md). Ray creates the token
+# in ~/.ray/auth_token on first use.
 RUN_SETTINGS ?= --set iterations=80
 run: $(STAMP)
 	$(PY) -m svtas_ray synth --preset gtea --out data/synthetic/gtea
 	$(PY) -m svtas_ray check-data data/synthetic/gtea --require features
-	RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 $(PY) -m svtas_ray train \
+	RAY_AUTH_MODE=token RAY_USAGE_STATS_ENABLED=0 $(PY) -m svtas_ray train \
 		--set data.root=data/synthetic/gtea $(RUN_SETTINGS)
 
 lint: $(STAMP)

@@ -247,8 +247,9 @@ class ModelConfig:
     """Frame backbone in frames mode: a small 2-D CNN with causal temporal shift trained from
     scratch, or a larger one loaded from ``pretrained_path``."""
     pretrained_path: str | None = None
-    """Local file: torch.export .pt2 or TorchScript (frames (N, 3, H, W) -> (N, F)), or a state
-    dict of a tsm_cnn; nothing is ever downloaded."""
+    """Local file: a state dict of a tsm_cnn, read with ``torch.load(weights_only=True)``;
+    torch.export .pt2 and TorchScript files are refused because loading them can run code.
+    Nothing is ever downloaded."""
     freeze_backbone: bool = False
     """Keep the frame backbone's weights fixed (no gradient, eval mode)."""
     backbone_width: int = 16

@@ -21,7 +21,7 @@ import numpy as np
 
 from svtas_ray.config import Part, TrainConfig
 from svtas_ray.data.layout import Dataset
-from svtas_ray.data.predictions import prediction_path, read_prediction, write_prediction
+from svtas_ray.data.predictions import prediction_path, read_prediction, write_video_prediction
 from svtas_ray.errors import DataError
 from svtas_ray.metrics import VideoScore, per_video_table, score_videos, summarize
 from svtas_ray.results import write_table
@@ -94,7 +94,7 @@ def write_eval(
     pred_dir = out / "predictions"
     pred_dir.mkdir(exist_ok=True)
     for r in rows:
-        write_prediction(pred_dir / f"{r['video']}.txt", r["prediction"], ds.classes)
+        write_video_prediction(pred_dir, r["video"], r["prediction"], ds.classes)
     if colour_bars:
         from svtas_ray.viz import colour_bars as draw
 
@@ -201,7 +201,7 @@ def evaluate_offline(
         folder = out / "predictions" / name
         folder.mkdir(parents=True, exist_ok=True)
         for video, labels in preds.items():
-            write_prediction(folder / f"{video}.txt", labels, ds.classes)
+            write_video_prediction(folder, video, labels, ds.classes)
         pooled, per_video = score_videos(preds, gts, ds.background_ids)
         write_table(per_video_table(per_video), out / "eval" / name / "per_video")
         row: dict[str, Any] = {"model": cfg.model, "variant": name, "videos": len(videos)}

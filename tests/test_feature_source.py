@@ -1,13 +1,16 @@
-"""Memory-mapped features: exact reads, and bounded memory on a 1,000,000-frame file."""
+"""Memory-mapped features: exact reads, bounded memory on a 1,000,000-frame file, and the checks
+of a feature file opened on its own (``svtas-ray stream --features``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from svtas_ray.data.clips import ClipPlan
-from svtas_ray.data.features import FeatureSource
+from svtas_ray.data.features import FeatureSource, open_feature_file
+from svtas_ray.errors import DataError
 
 
 def _rss_mb() -> float:
@@ -55,3 +58,30 @@ def test_million_frame_file_streams_in_bounded_memory(tmp_path: Path) -> None:
         float(min(128 * k + 127, frames - 1) % 1000) for k in range(plan.num_clips)
     )
     assert peak - before < 100, f"resident memory grew by {peak - before:.0f} MB"
+
+
+def test_open_feature_file_checks_what_training_checks(tmp_path: Path) -> None:
+    """One sentence naming the file per problem; the file's own T is the number of frames."""
+    good = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.save(tmp_path / "good.npy", good)
+    source = open_feature_file(tmp_path / "good.npy", expected_dim=3)
+    assert (source.dim, source.num_frames) == (3, 4)
+    np.testing.assert_array_equal(source.read(np.arange(4)), good.T)
+    with pytest.raises(DataError, match=r"good\.npy: features have D=3 .* expects D=5"):
+        open_feature_file(tmp_path / "good.npy", expected_dim=5)
+    bad = {
+        "nan.npy": (np.full((3, 4), np.nan, np.float32), r"NaN or inf in features at frame 0"),
+        "empty.npy": (np.zeros((3, 0), np.float32), r"feature file is empty \(shape \(3, 0\)\)"),
+        "ints.npy": (np.zeros((3, 4), np.int64), "features must be floating point"),
+        "flat.npy": (np.zeros(4, np.float32), r"features must be 2-D \(D, T\)"),
+        "objects.npy": (np.array([{"x": 1}], dtype=object), r"not a readable \.npy array"),
+    }
+    for name, (array, message) in bad.items():
+        np.save(tmp_path / name, array, allow_pickle=True)
+        with pytest.raises(DataError, match=rf"{name}: {message}"):
+            open_feature_file(tmp_path / name)
+    (tmp_path / "text.npy").write_text("1 2 3\n")
+    with pytest.raises(DataError, match=r"text\.npy: not a readable \.npy array"):
+        open_feature_file(tmp_path / "text.npy")
+    with pytest.raises(DataError, match=r"missing\.npy: feature file not found"):
+        open_feature_file(tmp_path / "missing.npy")

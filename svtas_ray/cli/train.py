@@ -115,7 +115,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from svtas_ray.data.predictions import write_prediction
 
     cfg, model, run, ds = _load_model(args.checkpoint, args.set)
-    read, num_frames, close = _open_stream(args, cfg)
+    read, num_frames, close = _open_stream(args, cfg, model)
     plan = ClipPlan(num_frames, cfg.clip.clip_len, cfg.clip.sample_rate)
     state = model.initial_state(1, "cpu")
     slots = []
@@ -157,18 +157,15 @@ def _stream_colour_bar(path: Path, name: str, pred: Any, ds: Any) -> Path:
     )
 
 
-def _open_stream(args: argparse.Namespace, cfg: Any) -> tuple[Any, int, Any]:
+def _open_stream(args: argparse.Namespace, cfg: Any, model: Any) -> tuple[Any, int, Any]:
     """(read frames -> clip (L, ...), number of raw frames, close) of --features or --video."""
     if args.features:
-        import numpy as np
+        from svtas_ray.data.features import open_feature_file
 
-        path = Path(args.features)
-        if not path.is_file():
-            raise DataError(f"{path}: feature file not found")
-        feats = np.load(path, mmap_mode="r")
-        if feats.ndim != 2:
-            raise DataError(f"{path}: features must have shape (D, T), got {feats.shape}")
-        return (lambda frames: np.asarray(feats[:, frames].T, np.float32)), feats.shape[1], _noop
+        if cfg.data.modality != "features":
+            raise ConfigError("--features needs a checkpoint trained on features (data.modality)")
+        features = open_feature_file(args.features, expected_dim=model.input_shape[0])
+        return features.read, features.num_frames, features.close
     from svtas_ray.data.video import VideoSource
 
     if cfg.data.modality != "frames":
@@ -220,7 +217,3 @@ def add_parsers(sub: Any) -> None:
         help="override the run's config, e.g. data.root=DATASET (for its class names and labels)",
     )
     p.set_defaults(func=cmd_stream)
-
-
-def _noop() -> None:
-    return None

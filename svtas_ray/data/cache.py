@@ -14,7 +14,8 @@ from svtas_ray.errors import DataError
 log = logging.getLogger(__name__)
 
 MARKER = "synth.json"
-"""Written last into a generated dataset: the exact settings it was made with."""
+"""Marks a folder as made by ``svtas-ray synth``: written first (``{"complete": false}``, so an
+interrupted generation is still recognised) and rewritten last with the exact settings."""
 
 
 def ensure_synthetic(
@@ -27,8 +28,9 @@ def ensure_synthetic(
 ) -> Path:
     """Generate the dataset of ``cfg`` into ``out`` unless it is already there.
 
-    A folder holding a dataset made with the same settings is reused. A non-empty folder holding
-    anything else is an error unless ``overwrite`` (then it is deleted first). With
+    A folder holding a dataset made with the same settings is reused. A non-empty folder made by
+    this tool with other settings (it holds :data:`MARKER`) is an error unless ``overwrite``
+    (then it is deleted first); any other non-empty folder, or a file, is never touched. With
     ``from_labels`` the label sequences, mapping and splits of that dataset are kept (its
     background classes are ``background``) and only features/videos are synthesised.
     """
@@ -40,7 +42,16 @@ def ensure_synthetic(
     if marker.is_file() and _read_marker(marker) == wanted:
         log.info("reusing synthetic dataset %s", root)
         return root
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root}: is a file, not a folder; choose a folder for the dataset")
     if root.exists() and any(root.iterdir()):
+        if not marker.is_file():
+            raise DataError(
+                f"{root}: folder is not empty and was not made by svtas-ray synth (no {MARKER}), "
+                "so it is never replaced; choose another --out"
+            )
+        if overwrite and root.is_symlink():
+            raise DataError(f"{root}: is a symbolic link, which is never replaced; remove it first")
         if not overwrite:
             raise DataError(
                 f"{root}: folder is not empty and was not made with these settings; "
@@ -51,12 +62,13 @@ def ensure_synthetic(
         synthetic.synthesize_from_labels(from_labels, cfg, root, background, progress=progress)
     else:
         synthetic.generate(cfg, root, progress=progress)
-    marker.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n")
+    marker.write_text(json.dumps(wanted, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return root
 
 
 def _read_marker(path: Path) -> object:
+    """The settings in a marker; None when it is not JSON text (then it matches no settings)."""
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return None

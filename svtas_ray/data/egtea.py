@@ -23,6 +23,7 @@ Choices (the released annotations are segment-level, not frame-level):
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 from collections import Counter, defaultdict
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from svtas_ray.data.files import check_plain_name, read_text
 from svtas_ray.data.layout import VIDEO_EXTENSIONS, ClassMap, write_labels
 from svtas_ray.errors import DataError
 
@@ -64,7 +66,7 @@ def read_verbs(actions_csv: Path) -> list[str]:
 
 
 def read_segments(path: Path, num_verbs: int) -> list[Segment]:
-    """Segments of one RULSTM split file."""
+    """Segments of one RULSTM split file; video names must be plain file names (no folders)."""
     out = []
     for lineno, row in _rows(path, 7):
         try:
@@ -75,15 +77,20 @@ def read_segments(path: Path, num_verbs: int) -> list[Segment]:
             raise DataError(f"{path}:{lineno}: bad frame range {start}..{end}")
         if not 0 <= verb < num_verbs:
             raise DataError(f"{path}:{lineno}: verb id {verb} not in 0..{num_verbs - 1}")
-        out.append(Segment(row[1].strip(), start - 1, end, verb))
+        video = check_plain_name(row[1], f"{path}:{lineno}")
+        out.append(Segment(video, start - 1, end, verb))
     return out
 
 
 def _rows(path: Path, width: int) -> list[tuple[int, list[str]]]:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    with path.open(newline="") as f:
-        rows = [(i, [c.strip() for c in r]) for i, r in enumerate(csv.reader(f), 1) if r]
+    text = read_text(path, "CSV file")
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        rows = [(i, [c.strip() for c in r]) for i, r in enumerate(reader, 1) if r]
+    except csv.Error as exc:
+        raise DataError(f"{path}: not a readable CSV file ({exc})") from None
     for lineno, row in rows:
         if len(row) < width:
             raise DataError(f"{path}:{lineno}: expected {width} comma-separated fields")
@@ -167,7 +174,7 @@ def convert_egtea(
         rest = sorted(v for v in by_video if v not in set(test))
         for part, names in (("train", rest), ("test", test)):
             path = root / "splits" / f"{part}.split{k}.bundle"
-            path.write_text("".join(f"{v}.txt\n" for v in names))
+            path.write_text("".join(f"{v}.txt\n" for v in names), encoding="utf-8")
     log.info(
         "EGTEA: %d videos, %d segments, %d frames re-labelled by overlapping segments",
         len(by_video),

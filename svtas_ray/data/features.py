@@ -7,6 +7,9 @@ made 109 MB resident here. Instead frames are read with positioned reads (``os.p
 block buffer of at most ``_BLOCK_BYTES`` that slides along the video; resident memory is that
 buffer, whatever the video length (a 1,000,000-frame file streams with < 100 MB growth: tested).
 Files up to ``_WHOLE_FILE_BYTES`` are read whole, in one call.
+
+:func:`open_feature_file` opens a feature file outside a dataset (``svtas-ray stream``) with the
+same checks training applies to a dataset's files.
 """
 
 from __future__ import annotations
@@ -34,20 +37,25 @@ class FeatureSource:
 
     Args:
         path: a ``.npy`` file holding a float array of shape ``(D, T_feat)``.
-        num_frames: the label length T that frame indices refer to.
+        num_frames: the label length T that frame indices refer to (None: the file's T_feat).
         alignment: when ``T_feat != T``: 'strict' refuses; 'crop' accepts ``T_feat > T`` and ignores
             the trailing feature frames; 'resample' maps label frame t to feature frame
             ``floor(t * T_feat / T)`` (features at another frame rate).
     """
 
-    def __init__(self, path: str | Path, num_frames: int, alignment: Alignment = "strict") -> None:
+    def __init__(
+        self, path: str | Path, num_frames: int | None, alignment: Alignment = "strict"
+    ) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise DataError(f"{self.path}: feature file not found")
         try:
             array = np.load(self.path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise DataError(f"{self.path}: not a readable .npy array ({exc})") from None
+            raise DataError(f"{self.path}: not a readable .npy array ({_why(exc)})") from None
+        if not isinstance(array, np.memmap):  # an .npz archive loads as a lazy NpzFile
+            array.close()
+            raise DataError(f"{self.path}: is an .npz archive; features must be one .npy array")
         if array.ndim != 2:
             raise DataError(
                 f"{self.path}: features must be 2-D (D, T), got shape {tuple(array.shape)}"
@@ -57,6 +65,7 @@ class FeatureSource:
         dim, length = array.shape
         if length == 0 or dim == 0:
             raise DataError(f"{self.path}: feature file is empty (shape {tuple(array.shape)})")
+        num_frames = length if num_frames is None else num_frames
         if length != num_frames:
             if alignment == "strict":
                 raise DataError(
@@ -186,3 +195,30 @@ def read_video_features(
     finally:
         source.close()
     return features, labels
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason for a failed ``np.load`` (numpy's advice to load pickles is not given)."""
+    text = str(exc).strip()
+    if "pickle" in text:
+        return "not a .npy file, or one holding Python objects, which are never unpickled"
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_feature_file(path: str | Path, expected_dim: int | None = None) -> FeatureSource:
+    """A validated feature file ``(D, T)`` read frame by frame (T = the file's length).
+
+    Checks what training checks on a dataset's features, each failure one DataError sentence
+    naming the file: a real ``.npy`` (loaded with ``allow_pickle=False``; object arrays, ``.npz``
+    archives, other and truncated files are refused), a floating-point dtype, 2-D, ``D, T > 0``,
+    ``D == expected_dim`` when given (the model's input size), and only finite values (the whole
+    file is scanned, in bounded memory). ``read(frames)`` of the result gives ``(n, D)`` float32.
+    """
+    source = FeatureSource(path, None)
+    if expected_dim is not None and source.dim != expected_dim:
+        raise DataError(
+            f"{source.path}: features have D={source.dim} per frame but the model expects "
+            f"D={expected_dim}"
+        )
+    source.validate()
+    return source

@@ -22,6 +22,7 @@ from typing import Literal
 
 import numpy as np
 
+from svtas_ray.data.files import check_plain_name, read_text
 from svtas_ray.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class ClassMap:
         if not path.is_file():
             raise DataError(f"{path}: mapping file not found (expected '<id> <name>' per line)")
         by_id: dict[int, str] = {}
-        for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        for lineno, line in enumerate(read_text(path, "mapping file").splitlines(), 1):
             if not line.strip():
                 continue
             parts = line.split(maxsplit=1)
@@ -90,14 +91,14 @@ class ClassMap:
         return cls(tuple(by_id[i] for i in range(len(by_id))))
 
     def write(self, path: Path) -> None:
-        path.write_text("".join(f"{i} {n}\n" for i, n in enumerate(self.names)))
+        path.write_text("".join(f"{i} {n}\n" for i, n in enumerate(self.names)), encoding="utf-8")
 
 
 def read_labels(path: Path, classes: ClassMap) -> np.ndarray:
     """Frame-wise class ids ``(T,)`` int64 from a one-name-per-line label file."""
     if not path.is_file():
         raise DataError(f"{path}: label file not found")
-    names = [line.strip() for line in path.read_text().splitlines()]
+    names = [line.strip() for line in read_text(path, "label file").splitlines()]
     while names and not names[-1]:
         names.pop()  # a trailing newline is not a frame
     if not names:
@@ -114,15 +115,24 @@ def read_labels(path: Path, classes: ClassMap) -> np.ndarray:
 
 
 def write_labels(path: Path, labels: np.ndarray, classes: ClassMap) -> None:
-    path.write_text("".join(classes.names[int(i)] + "\n" for i in labels))
+    path.write_text("".join(classes.names[int(i)] + "\n" for i in labels), encoding="utf-8")
 
 
 def read_bundle(path: Path) -> list[str]:
-    """Video names (without ``.txt``) listed in a split bundle."""
+    """Video names (without ``.txt``) listed in a split bundle.
+
+    Each must be a plain file name: a bundle line such as ``../../elsewhere/x.txt`` would
+    otherwise make later commands read, and write predictions, outside the dataset.
+    """
     if not path.is_file():
         raise DataError(f"{path}: split file not found")
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    return [n[:-4] if n.endswith(".txt") else n for n in names]
+    videos = []
+    for lineno, line in enumerate(read_text(path, "split file").splitlines(), 1):
+        name = line.strip()
+        if name:
+            video = name[:-4] if name.endswith(".txt") else name
+            videos.append(check_plain_name(video, f"{path}:{lineno}"))
+    return videos
 
 
 @dataclass(frozen=True)
@@ -157,7 +167,7 @@ class Dataset:
         return self.classes.num_classes
 
     def label_path(self, video: str) -> Path:
-        return self.root / "groundTruth" / f"{video}.txt"
+        return self.root / "groundTruth" / f"{self._plain(video)}.txt"
 
     def videos(self) -> list[str]:
         """Every video with a ground-truth file, sorted."""
@@ -194,15 +204,19 @@ class Dataset:
         return read_labels(self.label_path(video), self.classes)
 
     def feature_path(self, video: str) -> Path:
-        return self.root / self.features_dir / f"{video}.npy"
+        return self.root / self.features_dir / f"{self._plain(video)}.npy"
 
     def video_path(self, video: str) -> Path | None:
         """The video file of ``video`` (first known extension found), or None."""
         for ext in VIDEO_EXTENSIONS:
-            p = self.root / "videos" / f"{video}{ext}"
+            p = self.root / "videos" / f"{self._plain(video)}{ext}"
             if p.is_file():
                 return p
         return None
+
+    def _plain(self, video: str) -> str:
+        """``video`` when it is a plain file name (paths built from it stay in the dataset)."""
+        return check_plain_name(video, str(self.root))
 
     def require_video_path(self, video: str) -> Path:
         path = self.video_path(video)

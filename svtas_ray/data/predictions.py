@@ -3,6 +3,9 @@
 - plain: one class name per line (the ``groundTruth/`` format);
 - MS-TCN: a first line ``### Frame level recognition: ###``, then the class names separated by
   spaces (on one or more lines), as written by the MS-TCN / ASFormer ``predict`` functions.
+
+Video names come from dataset files, so a prediction folder's files are found and written with
+:func:`~svtas_ray.data.files.file_in`: ``<folder>/<video>.txt`` never lies outside the folder.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from svtas_ray.data.files import check_plain_name, file_in, read_text
 from svtas_ray.data.layout import ClassMap
 from svtas_ray.errors import DataError
 
@@ -21,6 +25,7 @@ PredictionFormat = Literal["plain", "mstcn"]
 
 def prediction_path(pred_dir: Path, video: str) -> Path:
     """The prediction file of ``video`` in ``pred_dir`` (``<video>.txt`` or plain ``<video>``)."""
+    check_plain_name(video, str(pred_dir))
     for name in (f"{video}.txt", video):
         if (pred_dir / name).is_file():
             return pred_dir / name
@@ -29,11 +34,7 @@ def prediction_path(pred_dir: Path, video: str) -> Path:
 
 def read_prediction(path: Path, classes: ClassMap) -> np.ndarray:
     """Class ids ``(T,)`` int64 from a prediction file in either format."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DataError(f"{path}: prediction file not found") from None
-    lines = text.splitlines()
+    lines = read_text(path, "prediction file").splitlines()
     if lines and lines[0].strip() == MSTCN_HEADER:
         names = " ".join(lines[1:]).split()
     else:
@@ -53,8 +54,26 @@ def read_prediction(path: Path, classes: ClassMap) -> np.ndarray:
 def write_prediction(
     path: Path, labels: np.ndarray, classes: ClassMap, fmt: PredictionFormat = "plain"
 ) -> None:
+    """Write class names of ``labels`` ``(T,)`` to ``path``, a file the user chose.
+
+    For a video of a dataset use :func:`write_video_prediction`, which keeps the file inside
+    its folder whatever the video name.
+    """
     names = [classes.names[int(i)] for i in labels]
     if fmt == "mstcn":
-        path.write_text(MSTCN_HEADER + "\n" + " ".join(names) + "\n")
+        path.write_text(MSTCN_HEADER + "\n" + " ".join(names) + "\n", encoding="utf-8")
     else:
-        path.write_text("".join(n + "\n" for n in names))
+        path.write_text("".join(n + "\n" for n in names), encoding="utf-8")
+
+
+def write_video_prediction(
+    folder: Path,
+    video: str,
+    labels: np.ndarray,
+    classes: ClassMap,
+    fmt: PredictionFormat = "plain",
+) -> Path:
+    """Write ``<folder>/<video>.txt``; refused (DataError) unless that file lies in ``folder``."""
+    path = file_in(folder, video, ".txt")
+    write_prediction(path, labels, classes, fmt)
+    return path

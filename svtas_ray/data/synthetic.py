@@ -333,16 +333,23 @@ def preset_looks(
 
 
 def _prepare(out: str | Path) -> Path:
+    """Create an empty dataset folder marked as made by this tool (never reuses a full one)."""
+    from svtas_ray.data.cache import MARKER
+
     root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root}: is a file, not a folder; choose a folder for the dataset")
     if root.exists() and any(root.iterdir()):
         raise DataError(f"{root}: output folder is not empty; choose a new one or delete it")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text('{"complete": false}\n', encoding="utf-8")
     for sub in ("groundTruth", "splits", "features"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / sub).mkdir()
     return root
 
 
 def _write_bundle(path: Path, videos: Sequence[str]) -> None:
-    path.write_text("".join(f"{v}.txt\n" for v in videos))
+    path.write_text("".join(f"{v}.txt\n" for v in videos), encoding="utf-8")
 
 
 def _write_videos(

@@ -4,9 +4,9 @@
 - :class:`FrameEncoder`: frames ``(B, L, H, W, 3)`` uint8 -> normalised -> a frame trunk ->
   ``(B, L, E)``. Trunks: :class:`TSMCNN`, a small 2-D CNN whose residual blocks shift part of their
   channels from the previous frame (TSM, Lin et al. ICCV 2019, in its online form: only from the
-  past), trainable on a CPU at 64-112 px; or a pretrained trunk from a local file
-  (:func:`load_pretrained_trunk`: torch.export ``.pt2``, TorchScript, or a state dict of a
-  TSMCNN). Nothing is downloaded.
+  past), trainable on a CPU at 64-112 px, optionally starting from a local state dict
+  (:func:`load_pretrained_trunk`; nothing is downloaded, and a file whose loading can run code
+  is refused); or any ``nn.Module`` built in Python, wrapped in :class:`ModuleTrunk`.
 
 The TSM state is, per shift, the shifted channels of the last valid frame of the previous clip, so
 the first frame of a clip is shifted exactly as in a pass over the whole video (zeros before the
@@ -16,7 +16,6 @@ first frame, as TSM's zero padding).
 from __future__ import annotations
 
 import math
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Literal
@@ -212,40 +211,33 @@ class FrameEncoder(InputEncoder):
 
 def load_pretrained_trunk(
     path: str | Path, frame_size: tuple[int, int], shift_div: int = 8
-) -> TSMCNN | ModuleTrunk:
-    """A frame trunk from a local file; nothing is downloaded.
+) -> TSMCNN:
+    """A :class:`TSMCNN` trunk with weights from a local state dict; nothing is downloaded.
 
-    - ``*.pt2``: a ``torch.export`` program; or a TorchScript archive. Either maps normalised
-      frames ``(N, 3, H, W)`` to ``(N, F)`` (or ``(N, F, 1, 1)``; export it with a dynamic N); F
-      is found by running one blank frame.
-    - otherwise a state dict of a :class:`TSMCNN` (``torch.save(trunk.state_dict())``), read with
-      ``weights_only=True``; its width is read from the stem.
+    The file must be a state dict of a TSMCNN (``torch.save(trunk.state_dict(), path)``), read
+    with ``torch.load(weights_only=True)``; its width is read from the stem. ``torch.export``
+    programs (``.pt2``) and TorchScript archives are refused: loading either can run code from
+    the file (``torch.export.load`` unpickles without ``weights_only``, and a TorchScript
+    ``__setstate__`` runs inside ``torch.jit.load``; tests/test_security.py pins one that would
+    write a file). ``frame_size`` is unused: a TSMCNN takes frames of any size.
 
-    Raises ConfigError naming the file when it is missing or does not fit.
+    Raises ConfigError naming the file when it is missing, refused or does not fit.
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: pretrained backbone file not found (model.pretrained_path)")
     kind = _archive_kind(path)
     if kind != "state_dict":
-        try:
-            if kind == "export":
-                module: nn.Module = torch.export.load(str(path)).module()
-            else:
-                with warnings.catch_warnings():  # the user chose the format; don't nag on load
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    module = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:
-            raise ConfigError(
-                f"{path}: cannot load the {kind} backbone ({_first_line(exc)})"
-            ) from None
-        return _module_trunk(module, path, frame_size)
+        raise ConfigError(
+            f"{path}: refused, because loading a {_KIND_NAMES[kind]} can run code from the file; "
+            "save the trunk's weights with torch.save(trunk.state_dict(), 'trunk.pt') "
+            "(a tsm_cnn state dict) and point model.pretrained_path at that file"
+        )
     try:
         weights = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ConfigError(
-            f"{path}: neither a TorchScript/torch.export module nor a torch state dict "
-            f"({type(exc).__name__})"
+            f"{path}: not a torch state dict that loads with weights_only=True ({_first_line(exc)})"
         ) from None
     if isinstance(weights, dict) and "state_dict" in weights:
         weights = weights["state_dict"]
@@ -255,7 +247,7 @@ def load_pretrained_trunk(
     if stem is None or stem.dim() != 4:
         raise ConfigError(
             f"{path}: not a tsm_cnn state dict (no 'stem.0.weight'); save one with "
-            "torch.save(trunk.state_dict()) or give a TorchScript or .pt2 file"
+            "torch.save(trunk.state_dict())"
         )
     trunk = TSMCNN(int(stem.shape[0]), shift_div)
     own = trunk.state_dict()
@@ -279,32 +271,26 @@ def load_pretrained_trunk(
     return trunk
 
 
+_KIND_NAMES = {"export": "torch.export program (.pt2)", "torchscript": "TorchScript archive"}
+
+
 def _archive_kind(path: Path) -> Literal["export", "torchscript", "state_dict"]:
-    """``.pt2``: torch.export; a zip with TorchScript code: TorchScript; else a state dict."""
+    """``.pt2`` or a torch.export zip: export; a zip with TorchScript code: TorchScript."""
     if path.suffix == ".pt2":
         return "export"
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError):
+            return "state_dict"  # torch.load(weights_only=True) then refuses it, safely
         if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
             return "torchscript"
+        if any(n.endswith("/archive_format") or "serialized_exported_program" in n for n in names):
+            return "export"
     return "state_dict"
 
 
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[-1][:120]}" if lines else type(exc).__name__
-
-
-def _module_trunk(module: nn.Module, path: Path, frame_size: tuple[int, int]) -> ModuleTrunk:
-    try:
-        with torch.no_grad():
-            out = module(torch.zeros(1, 3, *frame_size))
-    except Exception as exc:
-        raise ConfigError(
-            f"{path}: backbone failed on a (1, 3, {frame_size[0]}, {frame_size[1]}) frame "
-            f"({_first_line(exc)})"
-        ) from None
-    if not isinstance(out, Tensor) or out.shape[0] != 1 or out[0].numel() == 0:
-        raise ConfigError(f"{path}: the backbone must return (N, F) features per frame")
-    return ModuleTrunk(module, int(out[0].numel()))

@@ -1,0 +1,201 @@
+"""Bad input through the real command line: exit code 2 and one sentence naming the file.
+
+Each case builds one broken or hostile input in tmp_path (a tiny MS-TCN dataset from conftest, a
+tiny RULSTM EGTEA folder) and runs ``python -m svtas_ray`` on it in a subprocess. Whatever is
+wrong (a name that is a path, bytes that are not UTF-8, a feature file that is not a float
+array, an output that must not be touched), the answer is exit code 2 and a single stderr line
+that names the offending file (with its line where there is one), never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import write_tiny_dataset
+from hostile_inputs import NOT_UTF8, assert_one_sentence, run_cli, write_rulstm
+
+from svtas_ray.data.layout import Dataset
+from svtas_ray.data.predictions import write_prediction
+
+Case = Callable[[Path], tuple[list[str], str, str]]
+"""tmp_path -> (CLI arguments, text the error must name, pattern the error must match)."""
+
+NOT_PLAIN = "is not a plain file name"
+NOT_TEXT = "not a UTF-8 text file"
+
+
+# --------------------------------------------------------------------------- check-data
+
+
+def _bundle(text: str | bytes, line: int | None) -> Case:
+    def build(tmp: Path) -> tuple[list[str], str, str]:
+        root = write_tiny_dataset(tmp / "ds")
+        bundle = root / "splits" / "test.split1.bundle"
+        if isinstance(text, bytes):
+            bundle.write_bytes(text)
+        else:
+            bundle.write_text(text)
+        where = f"{bundle}:{line}" if line else str(bundle)
+        return ["check-data", str(root)], where, NOT_PLAIN if line else NOT_TEXT
+
+    return build
+
+
+def _dataset_file(relative: str, content: bytes | np.ndarray, pattern: str) -> Case:
+    def build(tmp: Path) -> tuple[list[str], str, str]:
+        root = write_tiny_dataset(tmp / "ds")
+        path = root / relative
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            np.save(path, content, allow_pickle=True)
+        return ["check-data", str(root)], str(path), pattern
+
+    return build
+
+
+def _truncated_features(tmp: Path) -> tuple[list[str], str, str]:
+    root = write_tiny_dataset(tmp / "ds")
+    path = root / "features" / "v1.npy"
+    path.write_bytes(path.read_bytes()[:-40])
+    return ["check-data", str(root)], str(path), "not a readable .npy array"
+
+
+def _npz_features(tmp: Path) -> tuple[list[str], str, str]:
+    root = write_tiny_dataset(tmp / "ds")
+    path = root / "features" / "v1.npy"
+    with path.open("wb") as f:
+        np.savez(f, x=np.zeros((5, 57), np.float32))
+    return ["check-data", str(root)], str(path), r"\.npz archive"
+
+
+# --------------------------------------------------------------------------- score
+
+
+def _predictions(tmp: Path) -> tuple[Path, Path]:
+    root = write_tiny_dataset(tmp / "ds")
+    ds = Dataset.open(root)
+    pred = tmp / "pred"
+    pred.mkdir()
+    for v in ds.videos():
+        write_prediction(pred / f"{v}.txt", ds.labels(v), ds.classes)
+    return root, pred
+
+
+def _prediction_not_utf8(tmp: Path) -> tuple[list[str], str, str]:
+    root, pred = _predictions(tmp)
+    (pred / "v0.txt").write_bytes(NOT_UTF8)
+    return ["score", "--gt", str(root), "--pred", str(pred)], str(pred / "v0.txt"), NOT_TEXT
+
+
+def _score_split_traversal(tmp: Path) -> tuple[list[str], str, str]:
+    root, pred = _predictions(tmp)
+    bundle = root / "splits" / "test.split1.bundle"
+    bundle.write_text("v0.txt\n../../pred/v1.txt\n")
+    args = ["score", "--gt", str(root), "--pred", str(pred), "--split", "1"]
+    return args, f"{bundle}:2", NOT_PLAIN
+
+
+def _viz_video_traversal(tmp: Path) -> tuple[list[str], str, str]:
+    root = write_tiny_dataset(tmp / "ds")
+    args = ["viz", "--gt", str(root), "--video", "../../ds/groundTruth/v0", "--out", "x.png"]
+    return args, str(root), NOT_PLAIN
+
+
+# --------------------------------------------------------------------------- synth
+
+
+def _synth_out_is_a_file(tmp: Path) -> tuple[list[str], str, str]:
+    out = tmp / "thesis.tex"
+    out.write_text("\\documentclass{book}\n")
+    return ["synth", "--num-videos", "4", "--out", str(out)], str(out), "is a file"
+
+
+def _synth_overwrite_foreign_folder(tmp: Path) -> tuple[list[str], str, str]:
+    out = tmp / "thesis"
+    out.mkdir()
+    (out / "thesis.tex").write_text("\\documentclass{book}\n")
+    args = ["synth", "--num-videos", "4", "--out", str(out), "--overwrite"]
+    return args, str(out), "not made by svtas-ray synth"
+
+
+def _synth_from_labels_not_utf8(tmp: Path) -> tuple[list[str], str, str]:
+    root = write_tiny_dataset(tmp / "ds")
+    (root / "mapping.txt").write_bytes(NOT_UTF8)
+    args = ["synth", "--from-labels", str(root), "--out", str(tmp / "out")]
+    return args, str(root / "mapping.txt"), NOT_TEXT
+
+
+# --------------------------------------------------------------------------- convert-egtea
+
+
+def _egtea(csv_name: str, content: str | bytes, line: int | None, pattern: str) -> Case:
+    def build(tmp: Path) -> tuple[list[str], str, str]:
+        src = write_rulstm(tmp / "rulstm")
+        path = src / csv_name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        where = f"{path}:{line}" if line else str(path)
+        return ["convert-egtea", str(src), str(tmp / "out")], where, pattern
+
+    return build
+
+
+ok_row = "0,P01-R01-PastaSalad,1,10,0,0,0\n"
+CASES: dict[str, Case] = {
+    "bundle_parent_traversal": _bundle("../../somewhere/victim.txt\n", 1),
+    "bundle_absolute_path": _bundle("v0.txt\n/tmp/somewhere/victim.txt\n", 2),
+    "bundle_backslashes": _bundle("..\\..\\victim.txt\n", 1),
+    "bundle_dot_dot": _bundle("v0.txt\n\n..\n", 3),
+    "bundle_nul": _bundle("v0\x00.txt\n", 1),
+    "bundle_not_utf8": _bundle(NOT_UTF8, None),
+    "mapping_not_utf8": _dataset_file("mapping.txt", NOT_UTF8, NOT_TEXT),
+    "labels_not_utf8": _dataset_file("groundTruth/v1.txt", NOT_UTF8, NOT_TEXT),
+    "features_not_npy": _dataset_file("features/v1.npy", b"a,b\n1,2\n", "not a .npy file"),
+    "features_object_array": _dataset_file(
+        "features/v1.npy", np.array([{"x": 1}, None], dtype=object), "not a readable .npy"
+    ),
+    "features_all_nan": _dataset_file(
+        "features/v1.npy", np.full((5, 57), np.nan, np.float32), "NaN or inf"
+    ),
+    "features_no_frames": _dataset_file("features/v1.npy", np.zeros((5, 0), np.float32), "empty"),
+    "features_truncated": _truncated_features,
+    "features_npz": _npz_features,
+    "prediction_not_utf8": _prediction_not_utf8,
+    "score_split_traversal": _score_split_traversal,
+    "viz_video_traversal": _viz_video_traversal,
+    "synth_out_is_a_file": _synth_out_is_a_file,
+    "synth_overwrite_foreign_folder": _synth_overwrite_foreign_folder,
+    "synth_from_labels_not_utf8": _synth_from_labels_not_utf8,
+    "egtea_parent_traversal": _egtea(
+        "training1.csv", ok_row + "1,../../../x/escaped,12,20,1,0,1\n", 2, NOT_PLAIN
+    ),
+    "egtea_absolute_path": _egtea(
+        "validation2.csv", "2,/tmp/x/escaped,22,30,0,0,0\n", 1, NOT_PLAIN
+    ),
+    "egtea_nul_in_name": _egtea("validation3.csv", "2,P01\x00x,22,30,0,0,0\n", 1, NOT_PLAIN),
+    "egtea_csv_not_utf8": _egtea("training3.csv", NOT_UTF8, None, NOT_TEXT),
+    "egtea_actions_not_utf8": _egtea("actions.csv", NOT_UTF8, None, NOT_TEXT),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_sentence_naming_the_file(tmp_path: Path, case: str) -> None:
+    args, names, pattern = CASES[case](tmp_path)
+    assert_one_sentence(run_cli(*args, cwd=tmp_path), names, pattern)
+
+
+def test_the_tiny_inputs_are_good_before_they_are_broken(tmp_path: Path) -> None:
+    """The cases above fail because of what each breaks, not because the base inputs are bad."""
+    root = write_tiny_dataset(tmp_path / "ds")
+    assert run_cli("check-data", str(root), cwd=tmp_path).returncode == 0
+    src = write_rulstm(tmp_path / "rulstm")
+    out = run_cli("convert-egtea", str(src), str(tmp_path / "out"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    check = run_cli("check-data", str(tmp_path / "out"), "--bg", "None", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
