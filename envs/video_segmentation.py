@@ -44,6 +44,7 @@ import numpy.typing as npt
 from gymnasium import spaces
 
 from svtas_ray.config import EnvConfig, from_dict, to_dict
+from svtas_ray.data.alignment import aligned_index
 from svtas_ray.data.clips import IGNORE_INDEX, ClipPlan
 from svtas_ray.data.features import FeatureSource
 from svtas_ray.data.layout import Dataset
@@ -256,7 +257,9 @@ class VideoSegmentationEnv(gym.Env[Observation, Action]):
                 )
             return features.read, features.close
         source = VideoSource(self.dataset.require_video_path(video), data.frame_size)
-        index = _frame_index(source, num_frames, data.alignment)
+        index = aligned_index(
+            source.path, "video frames", source.num_frames, num_frames, data.alignment
+        )
         return (lambda frames: source.read(index(frames))), source.close
 
     def _close_episode(self) -> None:
@@ -365,28 +368,6 @@ def _select_videos(ds: Dataset, cfg: EnvConfig) -> tuple[str, ...]:
                 f"of {ds.root}"
             )
     return tuple(cfg.videos)
-
-
-def _frame_index(
-    source: VideoSource, num_frames: int, alignment: str
-) -> Callable[[npt.NDArray[np.int64]], npt.NDArray[np.int64]]:
-    """Label frame -> video frame, with ``data.alignment`` as for features."""
-    length = source.num_frames
-    if length == num_frames:
-        return lambda frames: frames
-    if alignment == "strict":
-        raise DataError(
-            f"{source.path}: video has {length} frames but its labels have {num_frames} "
-            "(set data.alignment to 'crop' or 'resample' to accept it)"
-        )
-    if alignment == "crop" and length < num_frames:
-        raise DataError(
-            f"{source.path}: video has {length} frames < {num_frames} labels; "
-            "'crop' only drops trailing video frames, it never pads"
-        )
-    if alignment == "crop":
-        return lambda frames: frames
-    return lambda frames: (frames * length) // num_frames
 
 
 __all__ = ["ENV_ID", "EpisodeResult", "VideoSegmentationEnv", "make_env_config"]

@@ -75,7 +75,9 @@ def test_frame_count_must_match_the_labels(video_root: Path, tmp_path: Path) -> 
     lines = label_file.read_text().splitlines()
     label_file.write_text("\n".join(lines[:-3]) + "\n")  # 3 frames fewer than the video
     fresh = VideoSegmentationEnv(frames_cfg(root, part="test"))
-    with pytest.raises(DataError, match=rf"{video}\.mp4: video has {len(lines)} frames but its"):
+    with pytest.raises(
+        DataError, match=rf"{video}\.mp4: video frames {len(lines)} != label length"
+    ):
         fresh.reset()
     cropped = VideoSegmentationEnv(frames_cfg(root, alignment="crop", part="test"))
     obs, _ = cropped.reset()

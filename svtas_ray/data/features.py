@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from svtas_ray.config import Alignment
+from svtas_ray.data.alignment import check_alignment, source_index
 from svtas_ray.errors import DataError
 
 if TYPE_CHECKING:
@@ -66,17 +67,7 @@ class FeatureSource:
         if length == 0 or dim == 0:
             raise DataError(f"{self.path}: feature file is empty (shape {tuple(array.shape)})")
         num_frames = length if num_frames is None else num_frames
-        if length != num_frames:
-            if alignment == "strict":
-                raise DataError(
-                    f"{self.path}: feature length {length} != label length {num_frames} "
-                    "(set data.alignment to 'crop' or 'resample' to accept it)"
-                )
-            if alignment == "crop" and length < num_frames:
-                raise DataError(
-                    f"{self.path}: feature length {length} < label length {num_frames}; "
-                    "'crop' only drops trailing feature frames, it never pads"
-                )
+        check_alignment(self.path, "feature length", length, num_frames, alignment)
         self.dim = int(dim)
         self.num_frames = int(num_frames)
         self._feat_len = int(length)
@@ -98,9 +89,7 @@ class FeatureSource:
 
     def feature_index(self, frames: np.ndarray) -> np.ndarray:
         """Feature-file frame indices for label frame indices ``frames``."""
-        if self._alignment == "resample" and self._feat_len != self.num_frames:
-            return (frames.astype(np.int64) * self._feat_len) // self.num_frames
-        return frames
+        return source_index(frames, self._feat_len, self.num_frames, self._alignment)
 
     def read(self, frames: np.ndarray) -> np.ndarray:
         """Features of label frames ``frames`` ``(n,)`` as float32 ``(n, D)``.

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from svtas_ray.data.synthetic import ClassLooks, moving_average
+from svtas_ray.data.looks import ClassLooks, moving_average
 
 PIXEL_NOISE = 0.08
 """Standard deviation of the per-pixel noise (intensities in [0, 1])."""

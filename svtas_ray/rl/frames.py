@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from svtas_ray.config import ClipConfig, DataConfig
+from svtas_ray.data.alignment import aligned_index
 from svtas_ray.data.clips import ClipPlan
 from svtas_ray.data.layout import Dataset
 from svtas_ray.data.video import VideoSource
@@ -69,13 +70,17 @@ class FrameDecoder:
         )
 
     def _source(self, video: str) -> tuple[VideoSource, Callable[[np.ndarray], np.ndarray]]:
-        from envs.video_segmentation import _frame_index  # the env's alignment rule, not a copy
-
         if video in self._open:
             self._open.move_to_end(video)
             return self._open[video]
         source = VideoSource(self.dataset.require_video_path(video), self.data.frame_size)
-        index = _frame_index(source, len(self.dataset.labels(video)), self.data.alignment)
+        index = aligned_index(
+            source.path,
+            "video frames",
+            source.num_frames,
+            len(self.dataset.labels(video)),
+            self.data.alignment,
+        )
         self._open[video] = (source, index)
         if len(self._open) > MAX_OPEN_VIDEOS:
             _, (old, _) = self._open.popitem(last=False)
