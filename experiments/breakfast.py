@@ -13,7 +13,7 @@ Run it standalone
     python experiments/breakfast.py --resume runs/breakfast-split1/<timestamp>
 
 Run it on a cluster (see README "Running on a cluster")
-    RAY_AUTH_MODE=disabled ray job submit --address http://HEAD:8265 --working-dir . \
+    RAY_AUTH_MODE=token ray job submit --address http://HEAD:8265 --working-dir . \
         --runtime-env-json '{"excludes": [".git", "runs/", "data/", ".venv/", "*.npy", "*.mp4"]}' \
         -- python experiments/breakfast.py --data-root /shared/breakfast \
            --set runs_dir=/shared/runs --num-workers 8 --num-learners 2 --gpus-per-learner 1

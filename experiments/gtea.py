@@ -15,7 +15,7 @@ Run it standalone (an embedded Ray cluster in this process)
     python experiments/gtea.py --resume runs/gtea-split1/<timestamp>
 
 Run it on a cluster (see README "Running on a cluster")
-    RAY_AUTH_MODE=disabled ray job submit --address http://HEAD:8265 --working-dir . \
+    RAY_AUTH_MODE=token ray job submit --address http://HEAD:8265 --working-dir . \
         --runtime-env-json '{"excludes": [".git", "runs/", "data/", ".venv/", "*.npy", "*.mp4"]}' \
         -- python experiments/gtea.py --data-root /shared/gtea --set runs_dir=/shared/runs \
            --num-workers 4 --gpus-per-learner 1 --set resources.rollout_resource=rollout_node

@@ -14,7 +14,7 @@ Run it standalone
     python experiments/salads.py --resume runs/salads-split1/<timestamp>
 
 Run it on a cluster (see README "Running on a cluster")
-    RAY_AUTH_MODE=disabled ray job submit --address http://HEAD:8265 --working-dir . \
+    RAY_AUTH_MODE=token ray job submit --address http://HEAD:8265 --working-dir . \
         --runtime-env-json '{"excludes": [".git", "runs/", "data/", ".venv/", "*.npy", "*.mp4"]}' \
         -- python experiments/salads.py --data-root /shared/50salads --set runs_dir=/shared/runs \
            --split all --num-workers 4 --gpus-per-learner 1

@@ -16,7 +16,7 @@ Run it standalone
     svtas-ray train --config runs/sweeps/gtea-<time>/best_config.json --set iterations=200
 
 Run it on a cluster
-    RAY_AUTH_MODE=disabled ray job submit --address http://HEAD:8265 --working-dir . \
+    RAY_AUTH_MODE=token ray job submit --address http://HEAD:8265 --working-dir . \
         --runtime-env-json '{"excludes": [".git", "runs/", "data/", ".venv/", "*.npy", "*.mp4"]}' \
         -- python experiments/sweep.py --data-root /shared/gtea --out /shared/sweeps/gtea \
            --samples 64 --set iterations=100 --gpus-per-learner 1

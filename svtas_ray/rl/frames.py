@@ -5,7 +5,7 @@ references to them: the video id and the label-frame index of every slot (:func:
 The learner decodes the same frames again from the video files with
 :class:`~svtas_ray.data.video.VideoSource` at ``data.frame_size`` (:class:`FrameDecoder`), so a
 chunk of ``K`` clips of ``L`` slots is ``K·L`` int32 instead of ``K·L·H·W·3`` bytes of RGB
-(RAY_NOTES.md: 9.6 MB per 64-frame clip at 224²). Both sides map label frames to video frames
+(9.6 MB per 64-frame clip at 224², docs/ray.md). Both sides map label frames to video frames
 with the environment's ``data.alignment`` rule, so the learner sees what the worker saw.
 """
 

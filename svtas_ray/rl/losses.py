@@ -3,7 +3,7 @@
 A step is one clip: the action is ``clip_len`` class ids, one per sampled frame. The policy is a
 product of per-frame categoricals, and every loss here treats frames as sub-actions that share
 their clip's advantage. A joint ratio over the 64 frames of a clip leaves any clip range almost
-always (RAY_NOTES.md measured 0.17 vs 0.84 frame accuracy), so PPO uses a *per-frame* ratio.
+always (0.17 vs 0.84 frame accuracy measured, docs/ray.md), so PPO uses a *per-frame* ratio.
 
 Shapes: ``N`` trajectories (chunks of consecutive clips of one video), ``K`` clips per chunk,
 ``L`` frames per clip, ``C`` classes. ``mask`` marks valid (unpadded) frames.
