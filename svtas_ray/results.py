@@ -12,19 +12,31 @@ TABLE_SUFFIXES = (".parquet", ".csv", ".md")
 
 
 def write_table(df: pd.DataFrame, path: str | Path) -> list[Path]:
-    """Write ``df`` to ``path``; a known suffix picks one format, no suffix writes all three."""
+    """Write ``df`` to ``path``; a known suffix picks one format, no suffix writes all three.
+
+    Another suffix, or a place that cannot be written, is one ConfigError / DataError sentence.
+    """
+    from svtas_ray.errors import ConfigError, DataError
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    targets = (
-        [path] if path.suffix in TABLE_SUFFIXES else [path.with_suffix(s) for s in TABLE_SUFFIXES]
-    )
-    for target in targets:
-        if target.suffix == ".parquet":
-            df.to_parquet(target, index=False)
-        elif target.suffix == ".csv":
-            df.to_csv(target, index=False)
-        else:
-            target.write_text(markdown_table(df) + "\n")
+    if path.suffix and path.suffix not in TABLE_SUFFIXES:
+        raise ConfigError(
+            f"{path}: a table is written as {', '.join(TABLE_SUFFIXES)} (or, without a suffix, "
+            f"all three), not {path.suffix}"
+        )
+    targets = [path] if path.suffix else [path.with_suffix(s) for s in TABLE_SUFFIXES]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for target in targets:
+            if target.suffix == ".parquet":
+                df.to_parquet(target, index=False)
+            elif target.suffix == ".csv":
+                df.to_csv(target, index=False)
+            else:
+                target.write_text(markdown_table(df) + "\n")
+    except OSError as exc:
+        where = exc.filename or path
+        raise DataError(f"{where}: cannot write the table ({exc.strerror or exc})") from None
     return targets
 
 

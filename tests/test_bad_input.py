@@ -129,6 +129,92 @@ def _synth_from_labels_not_utf8(tmp: Path) -> tuple[list[str], str, str]:
     return args, str(root / "mapping.txt"), NOT_TEXT
 
 
+# --------------------------------------------------------------------------- train, eval, stream
+
+
+def _checkpoint(tmp: Path, classes: int = 3, dim: int = 5) -> tuple[Path, Path]:
+    """A tiny dataset and a segmenter checkpoint trained (untrained here) for it."""
+    import dataclasses
+
+    from svtas_ray.config import ClipConfig, DataConfig, ModelConfig, TrainConfig
+    from svtas_ray.models.build import build_segmenter
+    from svtas_ray.models.checkpoint import save_checkpoint
+
+    root = write_tiny_dataset(tmp / "ds")
+    model_cfg = ModelConfig(embed_dim=8, hidden_dim=8, tcn_stages=1, tcn_layers=2, value_hidden=4)
+    cfg = TrainConfig(
+        data=DataConfig(root=str(root)),
+        clip=ClipConfig(clip_len=8, sample_rate=1),
+        model=model_cfg,
+        val_videos=0,
+    )
+    names = [f"c{i}" for i in range(classes)] if classes != 3 else ["a", "b", "background"]
+    model = build_segmenter(dataclasses.replace(model_cfg), classes, (dim,))
+    path = tmp / "run" / "checkpoints" / "best.pt"
+    save_checkpoint(path, model, cfg, classes, (dim,), names)
+    return root, path
+
+
+def _eval_other_class_count(tmp: Path) -> tuple[list[str], str, str]:
+    _, ckpt = _checkpoint(tmp, classes=4)
+    return ["eval", "--checkpoint", str(ckpt)], str(ckpt), "trained for 4 classes but the dataset"
+
+
+def _stream_features(array: np.ndarray | bytes, pattern: str) -> Case:
+    def build(tmp: Path) -> tuple[list[str], str, str]:
+        _, ckpt = _checkpoint(tmp)
+        path = tmp / "clip.npy"
+        if isinstance(array, bytes):
+            path.write_bytes(array)
+        else:
+            np.save(path, array, allow_pickle=True)
+        return ["stream", "--checkpoint", str(ckpt), "--features", str(path)], str(path), pattern
+
+    return build
+
+
+def _stream_video_with_features_checkpoint(tmp: Path) -> tuple[list[str], str, str]:
+    _, ckpt = _checkpoint(tmp)
+    video = tmp / "v.mp4"
+    video.write_bytes(b"")
+    args = ["stream", "--checkpoint", str(ckpt), "--video", str(video)]
+    return args, "--video", "frames mode"
+
+
+def _train_negative_iterations(tmp: Path) -> tuple[list[str], str, str]:
+    root = write_tiny_dataset(tmp / "ds")
+    args = ["train", "--set", f"data.root={root}", "--set", f"runs_dir={tmp / 'runs'}"]
+    return [*args, "--iterations", "-3"], "iterations", "must be >= 0"
+
+
+def _config_is_a_folder(tmp: Path) -> tuple[list[str], str, str]:
+    return ["train", "--config", str(tmp)], str(tmp), "is a folder"
+
+
+def _config_not_utf8(tmp: Path) -> tuple[list[str], str, str]:
+    path = tmp / "config.json"
+    path.write_bytes(NOT_UTF8)
+    return ["train", "--config", str(path)], str(path), NOT_TEXT
+
+
+def _set_unknown_key(tmp: Path) -> tuple[list[str], str, str]:
+    return ["train", "--set", "algo.bogus=1"], "algo.bogus", "unknown config key"
+
+
+def _score_out_suffix(tmp: Path) -> tuple[list[str], str, str]:
+    root, pred = _predictions(tmp)
+    out = tmp / "scores.xyz"
+    return ["score", "--gt", str(root), "--pred", str(pred), "--out", str(out)], str(out), ".xyz"
+
+
+def _score_out_under_a_file(tmp: Path) -> tuple[list[str], str, str]:
+    root, pred = _predictions(tmp)
+    (tmp / "afile").write_text("x")
+    out = tmp / "afile" / "scores.csv"
+    args = ["score", "--gt", str(root), "--pred", str(pred), "--out", str(out)]
+    return args, str(tmp / "afile"), "cannot write the table"
+
+
 # --------------------------------------------------------------------------- convert-egtea
 
 
@@ -181,6 +267,19 @@ CASES: dict[str, Case] = {
     "egtea_nul_in_name": _egtea("validation3.csv", "2,P01\x00x,22,30,0,0,0\n", 1, NOT_PLAIN),
     "egtea_csv_not_utf8": _egtea("training3.csv", NOT_UTF8, None, NOT_TEXT),
     "egtea_actions_not_utf8": _egtea("actions.csv", NOT_UTF8, None, NOT_TEXT),
+    "eval_other_class_count": _eval_other_class_count,
+    "stream_object_array": _stream_features(np.array([{"x": 1}], dtype=object), "not a readable"),
+    "stream_not_npy": _stream_features(b"a,b\n1,2\n", "not a .npy file"),
+    "stream_wrong_dim": _stream_features(np.zeros((7, 20), np.float32), "D=7 per frame"),
+    "stream_all_nan": _stream_features(np.full((5, 20), np.nan, np.float32), "NaN or inf"),
+    "stream_no_frames": _stream_features(np.zeros((5, 0), np.float32), "empty"),
+    "stream_video_with_features_checkpoint": _stream_video_with_features_checkpoint,
+    "train_negative_iterations": _train_negative_iterations,
+    "config_is_a_folder": _config_is_a_folder,
+    "config_not_utf8": _config_not_utf8,
+    "set_unknown_key": _set_unknown_key,
+    "score_out_suffix": _score_out_suffix,
+    "score_out_under_a_file": _score_out_under_a_file,
 }
 
 

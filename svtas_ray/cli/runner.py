@@ -2,8 +2,9 @@
 
 ``svtas-ray``, the ``experiments/`` scripts and the ``benchmarks/`` scripts all end in
 :func:`run`: a :class:`~svtas_ray.errors.SvtasError` (bad data, config or argument) is printed as
-``<prog>: error: <sentence>`` on stderr with exit code 2; Ctrl-C exits with 130; anything else
-is a bug and keeps its traceback.
+``<prog>: error: <sentence>`` on stderr with exit code 2, also when Ray wrapped it on its way
+from an actor (:func:`~svtas_ray.errors.user_error`); Ctrl-C exits with 130; anything else is a
+bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from svtas_ray.errors import SvtasError
+from svtas_ray.errors import user_error
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -41,8 +42,11 @@ def run(
     prog = " ".join(p for p in (parser.prog, getattr(args, "command", None)) if p)
     try:
         return func(args)
-    except SvtasError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        error = user_error(exc)  # a SvtasError, possibly wrapped by Ray on its way from an actor
+        if error is None:
+            raise
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2

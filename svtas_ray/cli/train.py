@@ -24,6 +24,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from svtas_ray.rl.trainer import Trainer
 
     overrides = parse_overrides(TrainConfig, args.set)
+    # the budget flags are config fields too: validated before Ray starts or a folder is made
+    if args.iterations is not None:
+        overrides["iterations"] = args.iterations
+    if args.time_budget is not None:
+        overrides["time_budget_s"] = args.time_budget
     if args.resume:
         if args.config:
             raise ConfigError("--resume uses the run's saved config.json; drop --config")
@@ -39,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(cfg)
     with trainer:
         print(f"run directory: {trainer.path}")
-        trainer.train(iterations=args.iterations, time_budget_s=args.time_budget)
+        trainer.train()
         results = trainer.finish()
     print(f"{'weights':<10}" + "".join(f"{m:>8}" for m in METRIC_NAMES))
     for name, scores in results.items():

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,10 +174,24 @@ def save_checkpoint(
         "train_state": dict(train_state) if train_state is not None else None,
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the checkpoint ({exc.strerror or exc})") from None
+    return path
+
+
+def save_checkpoint_copy(source: Path, path: Path) -> Path:
+    """Copy a checkpoint file (e.g. last.pt to best.pt) atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the checkpoint ({exc.strerror or exc})") from None
     return path
 
 

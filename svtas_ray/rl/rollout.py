@@ -51,7 +51,11 @@ class RolloutStats:
 class RolloutWorker:
     """One rollout worker; made a Ray actor by the trainer (``ray.remote(RolloutWorker)``)."""
 
-    def __init__(self, cfg: TrainConfig, videos: tuple[str, ...], index: int = 0) -> None:
+    def __init__(
+        self, cfg: TrainConfig, videos: tuple[str, ...], index: int = 0, stream: int = 0
+    ) -> None:
+        """``index``: the worker's slot; ``stream``: which random stream of that slot (0 for a
+        run's first workers; the trainer gives a recreated or resumed worker another one)."""
         from envs.batched import VideoSegmentationBatch
 
         torch.set_num_threads(cfg.resources.torch_threads)
@@ -62,8 +66,10 @@ class RolloutWorker:
         self.obs_shape = tuple(int(d) for d in self.envs.single_observation_space.shape)
         self.model = build_policy(cfg, self.num_classes, self.obs_shape)
         self.model.eval()
-        self.generator = torch.Generator().manual_seed(cfg.seed * 7919 + index)
-        self.obs, self.infos = self.envs.reset(seed=cfg.seed * 10_000 + index * 100)
+        self.generator = torch.Generator().manual_seed(cfg.seed * 7919 + index + stream * 104_729)
+        self.obs, self.infos = self.envs.reset(
+            seed=cfg.seed * 10_000 + index * 100 + stream * 1_000_003
+        )
         self.state = self.model.initial_state(n, "cpu")
         self._node_id = ""
         dataset = self.envs.envs[0].dataset

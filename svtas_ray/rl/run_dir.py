@@ -19,7 +19,7 @@ import pandas as pd
 
 from svtas_ray import config as config_mod
 from svtas_ray.config import TrainConfig
-from svtas_ray.errors import ConfigError
+from svtas_ray.errors import ConfigError, DataError
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.results import markdown_table
 
@@ -63,9 +63,14 @@ class RunLog:
         self.rows: list[dict[str, Any]] = []
         table = path / "metrics.parquet"
         if table.is_file():  # resuming: keep earlier iterations
-            self.rows = [
-                {str(k): v for k, v in r.items()} for r in pd.read_parquet(table).to_dict("records")
-            ]
+            try:
+                records = pd.read_parquet(table).to_dict("records")
+            except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+                raise DataError(
+                    f"{table}: not a readable metrics table ({str(exc).splitlines()[0][:120]}); "
+                    "move it away to resume without the earlier rows"
+                ) from None
+            self.rows = [{str(k): v for k, v in r.items()} for r in records]
         self.writer: Any = None
         try:
             from tensorboardX import SummaryWriter
@@ -75,17 +80,40 @@ class RunLog:
             log.warning("tensorboardX is not installed; no TensorBoard events")
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        (self.path / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        path = self.path / "meta.json"
+        try:
+            path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise DataError(f"{path}: cannot write the run folder ({exc.strerror})") from None
+
+    def truncate(self, iteration: int) -> None:
+        """Drop rows after ``iteration`` (written after the checkpoint a run resumes from)."""
+        if any(int(r["iteration"]) > iteration for r in self.rows):
+            self.rows = [r for r in self.rows if int(r["iteration"]) <= iteration]
+            self._write()
 
     def log(self, row: dict[str, Any]) -> None:
+        """Add (or replace) the row of ``row["iteration"]``, dropping any later ones."""
         it = int(row["iteration"])
         self.rows = [r for r in self.rows if int(r["iteration"]) < it] + [row]
-        pd.DataFrame(self.rows).to_parquet(self.path / "metrics.parquet", index=False)
+        self._write()
         if self.writer is not None:
             for key, value in row.items():
                 if isinstance(value, (int, float)) and key != "iteration":
                     self.writer.add_scalar(tb_key(key), value, it)
             self.writer.flush()
+
+    def _write(self) -> None:
+        """metrics.parquet, atomically (a temp file renamed over it)."""
+        table = self.path / "metrics.parquet"
+        tmp = table.with_name(table.name + ".tmp")
+        try:
+            pd.DataFrame(self.rows).to_parquet(tmp, index=False)
+            tmp.replace(table)
+        except OSError as exc:
+            raise DataError(
+                f"{table}: cannot write the metrics table ({exc.strerror or exc})"
+            ) from None
 
     def close(self) -> None:
         if self.writer is not None:

@@ -2,8 +2,15 @@
 
 One iteration: the learners' weights go out once through the object store (a ref, never pulled
 into the driver); every worker returns a trajectory chunk ref (handed to the learners as is) and
-small stats (pulled); the learners update on their shard of the chunk refs. A worker that dies is
-recreated and the iteration completes with the other workers' chunks.
+small stats (pulled); the learners update on their shard of the chunk refs.
+
+Faults: a rollout worker that dies is recreated (with a fresh random stream) and the iteration
+completes with the other workers' chunks, or samples again when it was the only one; a worker
+that dies during an evaluation is recreated and its videos are evaluated again. Learners that
+die are recreated from the last checkpoint and the iteration is done again. After
+:data:`MAX_RESTARTS` faults in a row the run stops with one sentence saying how to resume it. The
+metrics row of an iteration is written before its checkpoint, and a resumed run drops rows past
+its checkpoint, so no iteration's row is lost or duplicated.
 
 Model selection uses a validation subset carved from the training videos, never the test split;
 the test split is evaluated once, at the end, with the best and the last weights.
@@ -12,7 +19,6 @@ the test split is evaluated once, at the end, with the best and the last weights
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,16 +31,19 @@ from ray.exceptions import RayActorError
 from svtas_ray import config as config_mod
 from svtas_ray.config import TrainConfig
 from svtas_ray.data.layout import Dataset
-from svtas_ray.errors import ConfigError
+from svtas_ray.errors import ConfigError, RunStopped
 from svtas_ray.evaluate import write_eval
 from svtas_ray.metrics import METRIC_NAMES
-from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint
+from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
 from svtas_ray.rl.learner import Learner, RowSpec
 from svtas_ray.rl.ray_session import init_ray
 from svtas_ray.rl.rollout import RolloutStats, RolloutWorker
 from svtas_ray.rl.run_dir import RunLog, new_run_dir, resume_config, write_summary
 
 log = logging.getLogger(__name__)
+
+MAX_RESTARTS = 3
+"""Actor deaths tolerated in a row (in one sampling, evaluation or update) before the run stops."""
 
 
 def split_videos(cfg: TrainConfig) -> tuple[list[str], list[str], list[str]]:
@@ -71,24 +80,16 @@ class Trainer:
         config_mod.save(cfg, self.path / "config.json")
         self.iteration, self.env_steps, self.best_score = 0, 0, -np.inf
         self.worker_restarts = 0
-        res = cfg.resources
-        self.workers: list[Any] = [self._make_worker(i) for i in range(res.num_workers)]
+        self.workers: list[Any] = [self._make_worker(i) for i in range(cfg.resources.num_workers)]
         self.num_classes, self.obs_shape = ray.get(self.workers[0].spec.remote())
         self.dataset = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
         self.classes = self.dataset.classes.names
-        learner_cls = ray.remote(Learner).options(
-            num_cpus=res.cpus_per_learner, num_gpus=res.gpus_per_learner
-        )
-        self.learners: list[Any] = [
-            learner_cls.remote(cfg, self.num_classes, self.obs_shape, r, res.num_learners)
-            for r in range(res.num_learners)
-        ]
-        if res.num_learners > 1:
-            host, port = ray.get(self.learners[0].address.remote())
-            ray.get([lrn.join_group.remote(host, port) for lrn in self.learners])
+        self.learners: list[Any] = self._make_learners()
+        self.learner_restarts = 0
         self.log = RunLog(self.path)
         if resume:
             self._restore(self.path / "checkpoints" / "last.pt")
+            self.log.truncate(self.iteration)  # rows written after the checkpoint are redone
         self.log.write_meta(self._meta())
 
     @classmethod
@@ -105,7 +106,56 @@ class Trainer:
         cls = ray.remote(RolloutWorker).options(
             num_cpus=res.cpus_per_worker, num_gpus=res.gpus_per_worker, resources=resources
         )
-        return cls.remote(self.cfg, tuple(self.fit_videos), index)
+        # A worker made later (restart, resume) draws a random stream of its own, not a replay
+        # of the first worker's.
+        stream = self.iteration + self.worker_restarts
+        return cls.remote(self.cfg, tuple(self.fit_videos), index, stream)
+
+    def _make_learners(self) -> list[Any]:
+        res = self.cfg.resources
+        learner_cls = ray.remote(Learner).options(
+            num_cpus=res.cpus_per_learner, num_gpus=res.gpus_per_learner
+        )
+        learners: list[Any] = [
+            learner_cls.remote(self.cfg, self.num_classes, self.obs_shape, r, res.num_learners)
+            for r in range(res.num_learners)
+        ]
+        if res.num_learners > 1:
+            host, port = ray.get(learners[0].address.remote())
+            ray.get([lrn.join_group.remote(host, port) for lrn in learners])
+        return learners
+
+    def _restart_worker(self, index: int, exc: BaseException) -> None:
+        log.warning("rollout worker %d died (%s); recreating it", index, type(exc).__name__)
+        self.worker_restarts += 1
+        self.workers[index] = self._make_worker(index)
+        self.log.write_meta(self._meta())
+
+    def _recover_learners(self, exc: BaseException, attempt: int) -> None:
+        """Recreate every learner from the last checkpoint (or afresh before the first one)."""
+        if attempt >= MAX_RESTARTS:
+            self._stop(f"a learner died {attempt} times in a row ({type(exc).__name__})")
+        log.warning("a learner died (%s); recreating the learners", type(exc).__name__)
+        for actor in self.learners:
+            ray.kill(actor)
+        self.learners = self._make_learners()
+        self.learner_restarts += 1
+        last = self.path / "checkpoints" / "last.pt"
+        if last.is_file():
+            self._restore(last)
+        self.log.write_meta(self._meta())
+
+    def _stop(self, what: str) -> None:
+        raise RunStopped(
+            f"{what}; the run is saved in {self.path} at iteration {self.iteration}: continue it "
+            f"with svtas-ray train --resume {self.path}"
+        )
+
+    def _is_learner(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the death of one of the learners (a task that took the learners'
+        weights as an argument fails with the learner's error, not its own)."""
+        ids = {lrn._actor_id.hex() for lrn in self.learners}
+        return getattr(exc, "actor_id", None) in ids
 
     def _meta(self) -> dict[str, Any]:
         return {
@@ -118,6 +168,7 @@ class Trainer:
             "classes": list(self.classes),
             "obs_shape": list(self.obs_shape),
             "worker_restarts": self.worker_restarts,
+            "learner_restarts": getattr(self, "learner_restarts", 0),
         }
 
     def close(self) -> None:
@@ -144,20 +195,30 @@ class Trainer:
         budget = cfg.time_budget_s if time_budget_s is None else time_budget_s
         start = time.perf_counter()
         row: dict[str, Any] = {}
-        validated = True
+        validated, failures = True, 0
         while self.iteration < target and not (budget and time.perf_counter() - start > budget):
-            row = self.step()
-            last = self.iteration == target or (budget > 0 and time.perf_counter() - start > budget)
-            validated = bool(self.val_videos) and (self.iteration % cfg.eval_every == 0 or last)
-            improved = self._validate(row) if validated else not self.val_videos
-            self.save(best=improved)
-            self.log.log(row)
+            try:
+                row = self.step()
+                last = self.iteration == target or (
+                    budget > 0 and time.perf_counter() - start > budget
+                )
+                validated = bool(self.val_videos) and (self.iteration % cfg.eval_every == 0 or last)
+                improved = self._validate(row) if validated else not self.val_videos
+                self.log.log(row)  # the row first: a crash before the checkpoint redoes it
+                self.save(best=improved)
+            except RayActorError as exc:
+                if not self._is_learner(exc):
+                    raise
+                failures += 1
+                self._recover_learners(exc, failures)  # back to the last checkpoint
+                continue
+            failures = 0
         if not validated:
             # The budget ran out while saving or logging an iteration that was not validated:
             # validate it now, so the run always ends with a model selected on validation.
             improved = self._validate(row)
-            self.save(best=improved)
             self.log.log(row)  # replaces the iteration's row, now with its val_ scores
+            self.save(best=improved)
         return row
 
     def _validate(self, row: dict[str, Any]) -> bool:
@@ -173,21 +234,7 @@ class Trainer:
         """One iteration: sample on every worker, update every learner; the metrics row."""
         t0 = time.perf_counter()
         weights = self.learners[0].weights.remote()
-        calls = [
-            w.sample.options(num_returns=2).remote(weights, self.cfg.algo.chunk_clips)
-            for w in self.workers
-        ]
-        chunks, stats = [], []
-        for i, (chunk_ref, stats_ref) in enumerate(calls):
-            try:
-                stats.append(ray.get(stats_ref))
-                chunks.append(chunk_ref)
-            except RayActorError as exc:
-                log.warning("rollout worker %d died (%s); recreating it", i, type(exc).__name__)
-                self.workers[i] = self._make_worker(i)
-                self.worker_restarts += 1
-        if not chunks:
-            raise RuntimeError("every rollout worker died in this iteration")
+        chunks, stats = self._sample(weights)
         t1 = time.perf_counter()
         plan = shard(len(chunks), len(self.learners))
         learn = ray.get(
@@ -199,6 +246,28 @@ class Trainer:
         t2 = time.perf_counter()
         self.iteration += 1
         return self._row(stats, learn[0], t0, t1, t2)
+
+    def _sample(self, weights: Any) -> tuple[list[Any], list[RolloutStats]]:
+        """Chunk refs and stats of every live worker; dead workers are recreated, and the
+        sampling is repeated while no worker returned a chunk."""
+        for _ in range(MAX_RESTARTS):
+            calls = [
+                w.sample.options(num_returns=2).remote(weights, self.cfg.algo.chunk_clips)
+                for w in self.workers
+            ]
+            chunks, stats = [], []
+            for i, (chunk_ref, stats_ref) in enumerate(calls):
+                try:
+                    stats.append(ray.get(stats_ref))
+                    chunks.append(chunk_ref)
+                except RayActorError as exc:
+                    if self._is_learner(exc):
+                        raise
+                    self._restart_worker(i, exc)
+            if chunks:
+                return chunks, stats
+        self._stop(f"every rollout worker died {MAX_RESTARTS} times in a row")
+        raise AssertionError("unreachable")
 
     def _row(
         self, stats: list[RolloutStats], learn: dict[str, float], t0: float, t1: float, t2: float
@@ -219,6 +288,7 @@ class Trainer:
             "episodes": len(episodes),
             "workers": len(stats),
             "worker_restarts": self.worker_restarts,
+            "learner_restarts": getattr(self, "learner_restarts", 0),
         }
         greedy = [s.greedy_reward_sum for s in stats if s.greedy_reward_sum is not None]
         if greedy:  # the self-critical baseline's reward, beside the sampled one
@@ -245,12 +315,24 @@ class Trainer:
         part: Literal["train", "test"] = "train" if split == "val" else "test"
         ref = ray.put(weights) if weights is not None else self.learners[0].weights.remote()
         n = len(self.workers)
-        calls = [
-            w.evaluate.remote(ref, part, tuple(videos[i::n]))
-            for i, w in enumerate(self.workers)
-            if videos[i::n]
-        ]
-        rows = [r for rs in ray.get(calls) for r in rs]
+        pending = {i: tuple(videos[i::n]) for i in range(n) if videos[i::n]}
+        rows: list[dict[str, Any]] = []
+        for _ in range(MAX_RESTARTS):
+            calls = {i: self.workers[i].evaluate.remote(ref, part, v) for i, v in pending.items()}
+            failed = {}
+            for i, call in calls.items():
+                try:
+                    rows += ray.get(call)
+                except RayActorError as exc:
+                    if self._is_learner(exc):
+                        raise
+                    self._restart_worker(i, exc)
+                    failed[i] = pending[i]
+            if not failed:
+                break
+            pending = failed
+        else:
+            self._stop(f"rollout workers died {MAX_RESTARTS} times in a row during evaluation")
         name = out_name or split
         return write_eval(
             self.dataset, rows, self.path / "eval" / name, self.cfg.algo.kind, split == "test"
@@ -278,7 +360,7 @@ class Trainer:
             },
         )
         if best:
-            shutil.copyfile(last, ckpt / "best.pt")
+            save_checkpoint_copy(last, ckpt / "best.pt")
 
     def _restore(self, path: Path) -> None:
         ckpt = Checkpoint.read(path)
@@ -292,7 +374,7 @@ class Trainer:
         self.best_score = float(train["best_score"])
         self.env_steps = int(train["env_steps"])
         self.worker_restarts = int(train.get("worker_restarts", 0))
-        log.info("resumed %s at iteration %d", self.path, self.iteration)
+        log.info("restored %s at iteration %d", self.path, self.iteration)
 
     def finish(self) -> dict[str, dict[str, float]]:
         """Evaluate the best and last weights on the test split; write summary.md."""
