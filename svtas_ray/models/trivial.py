@@ -31,12 +31,13 @@ import torch.nn.functional as F
 from svtas_ray.data.features import Alignment, FeatureSource
 from svtas_ray.data.layout import Dataset
 from svtas_ray.data.normalization import FeatureStats, iter_feature_blocks
-from svtas_ray.metrics import score_videos
+from svtas_ray.metrics import score_video, score_videos, summarize
 from svtas_ray.models.postprocess import (
     CausalMovingAverage,
     HoldRule,
     HoldSettings,
     expand,
+    selection_score,
     tune_hold_rule,
 )
 
@@ -244,14 +245,15 @@ def evaluate_trivial(
     test: Sequence[str],
     methods: Sequence[str] = ("ncm", "linear"),
     sample_rate: int = 1,
-    window: int = 64,
+    windows: Sequence[int] = (64,),
     alignment: Alignment = "strict",
     stats: FeatureStats | None = None,
 ) -> list[TrivialResult]:
     """Fit each baseline on ``train``, tune the hold rule on ``val``, score ``test``.
 
-    ``window`` is in frames of the sampled stream. Every step is causal: the moving average and
-    the hold rule run as streams over each test video.
+    ``windows``: moving-average windows in frames of the sampled stream; with several, the one
+    with the best :func:`selection_score` on ``val`` is used (``result.extra['window']``). Every
+    step is causal: the moving average and the hold rule run as streams over each test video.
     """
     if stats is None:
         stats = FeatureStats.from_dataset(ds, train, sample_rate, alignment)
@@ -264,7 +266,7 @@ def evaluate_trivial(
         model = fit_trivial(method, ds, train, stats, sample_rate, alignment)
         fit_s = time.perf_counter() - start
         val_raw = [video_probs(model, ds, v, stats, sample_rate, alignment) for v in val]
-        val_ma = [CausalMovingAverage(window)(p) for p in val_raw]
+        window, val_ma = _pick_window(val_raw, val_labels, windows, ds.background_ids, sample_rate)
         hold = {
             "hold": tune_hold_rule(val_raw, val_labels, longest, ds.background_ids, sample_rate),
             "ma+hold": tune_hold_rule(val_ma, val_labels, longest, ds.background_ids, sample_rate),
@@ -287,5 +289,30 @@ def evaluate_trivial(
         predict_s = time.perf_counter() - start
         scores = {name: score_videos(preds[name], gts, ds.background_ids)[0] for name in VARIANTS}
         settings = {k: c.settings for k, c in hold.items()}
-        results.append(TrivialResult(method, scores, preds, settings, fit_s, predict_s))
+        results.append(
+            TrivialResult(method, scores, preds, settings, fit_s, predict_s, {"window": window})
+        )
     return results
+
+
+def _pick_window(
+    probs: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    windows: Sequence[int],
+    background: Sequence[int],
+    sample_rate: int,
+) -> tuple[int, list[np.ndarray]]:
+    """The moving-average window with the best selection score, and the smoothed ``probs``."""
+    best: tuple[float, int, list[np.ndarray]] | None = None
+    for window in windows:
+        smooth = [CausalMovingAverage(window)(p) for p in probs]
+        scores = [
+            score_video(expand(p.argmax(1), len(y), sample_rate), y, background)
+            for p, y in zip(smooth, labels, strict=True)
+        ]
+        value = selection_score(summarize(scores))
+        if best is None or value > best[0]:
+            best = (value, window, smooth)
+    if best is None:
+        raise ValueError("evaluate_trivial needs at least one moving-average window")
+    return best[1], best[2]
