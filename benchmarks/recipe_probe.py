@@ -58,8 +58,9 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-
 from svtas_ray.baseline import load_video
+from svtas_ray.script import run_script
+
 from svtas_ray.config import ModelConfig, apply_overrides
 from svtas_ray.data.clips import IGNORE_INDEX
 from svtas_ray.data.layout import Dataset
@@ -71,7 +72,6 @@ from svtas_ray.models.interface import StreamingSegmenter, cat_states
 from svtas_ray.models.losses import segmentation_loss
 from svtas_ray.models.postprocess import expand, hold_rule, selection_score, tune_hold_rule
 from svtas_ray.models.trivial import evaluate_trivial
-from svtas_ray.script import run_script
 
 log = logging.getLogger("recipe_probe")
 CLIPS = {"gtea": (64, 2), "salads": (128, 8), "breakfast": (128, 8), "egtea": (128, 8)}

@@ -260,6 +260,10 @@ class ModelConfig:
     """Width of the per-frame embedding the input encoder hands to the head."""
     input_dropout: float = 0.0
     """Dropout on the per-frame embedding (0 = off)."""
+    normalize_input: bool = True
+    """Features mode: standardise every feature dimension with the mean and std of the training
+    split (computed once, stored in the model and its checkpoint), so data with another offset
+    or scale needs no tuning."""
     hidden_dim: int = 64
     """Channels of the TCN stages and d_model of the transformer (MS-TCN: 64)."""
     tcn_stages: int = 4
@@ -408,9 +412,14 @@ class AlgoConfig:
     clip: float = 0.2
     """PPO epsilon of the per-frame ratio."""
     epochs: int = 2
-    """Passes over each iteration's batch (ppo; the other kinds are on-policy: 1 pass)."""
-    minibatches: int = 1
-    """Minibatches per pass (each a subset of the chunks)."""
+    """Passes over each iteration's batch for 'ppo' (its clipped ratio keeps later passes
+    honest) and 'supervised' (labels do not go stale); the other kinds are on-policy: 1 pass."""
+    minibatches: int = 2
+    """Minibatches per pass, each a subset of the chunks and one optimiser step (every kind):
+    several small steps per collected batch learn far more per second than one large step."""
+    warmup_steps: int = 20
+    """Optimiser steps over which the learning rate rises linearly from lr/warmup_steps to lr
+    (0: off); Adam's first steps on a fresh model are otherwise its least reliable."""
     vf_coef: float = 0.5
     """Weight of the value loss."""
     ent_coef: float = 0.01
@@ -442,6 +451,7 @@ class AlgoConfig:
         _require(self.clip > 0, f"algo.clip must be > 0, got {self.clip}")
         _require(self.epochs >= 1, f"algo.epochs must be >= 1, got {self.epochs}")
         _require(self.minibatches >= 1, f"algo.minibatches must be >= 1, got {self.minibatches}")
+        _require(self.warmup_steps >= 0, f"algo.warmup_steps must be >= 0, got {self.warmup_steps}")
         for name in ("weight_decay", "vf_coef", "ent_coef", "ce_coef", "smooth_coef", "grad_clip"):
             value = getattr(self, name)
             _require(value >= 0, f"algo.{name} must be >= 0, got {value}")

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from svtas_ray.config import OfflineTrainConfig
+    from svtas_ray.models.postprocess import HoldChoice
 
 COLOUR_BAR_VIDEOS = 8
 """Evaluations that draw colour bars (ground truth / prediction / errors) draw this many videos."""
@@ -45,7 +46,8 @@ def stream_videos(
 ) -> list[dict[str, Any]]:
     """Stream each video clip by clip with the arg-max policy (memory carried, batch 1).
 
-    Returns per video its name, raw-frame ``prediction`` (T,) and ``video_score``.
+    Returns per video its name, raw-frame ``prediction`` (T,), ``video_score`` and the class
+    probabilities of its sampled frames ``probs`` (T_s, C) float16 (for post-processing).
     """
     import torch
 
@@ -60,10 +62,12 @@ def stream_videos(
             obs, info = env.reset()
             state = model.initial_state(1, "cpu")
             done = False
+            probs = []
             while not done:
-                mask = torch.from_numpy(np.asarray(info["mask"], bool))[None]
-                out = model(torch.from_numpy(obs)[None], state, mask)
+                valid = np.asarray(info["mask"], bool)
+                out = model(torch.from_numpy(obs)[None], state, torch.from_numpy(valid)[None])
                 state = out.state
+                probs.append(torch.softmax(out.final[0].float(), -1).numpy()[valid])
                 obs, _, done, _, info = env.step(out.final[0].argmax(-1).numpy())
             episode = info["episode"]  # envs.video_segmentation.EpisodeResult
             rows.append(
@@ -71,6 +75,7 @@ def stream_videos(
                     "video": str(episode.video),
                     "prediction": np.asarray(episode.prediction),
                     "video_score": episode.score,
+                    "probs": np.concatenate(probs).astype(np.float16),
                 }
             )
     env.close()
@@ -108,6 +113,42 @@ def write_eval(
                 title=f"{r['video']} ({out.name})",
             )
     return summarize(scores)
+
+
+def hold_stage(
+    ds: Dataset,
+    val_rows: list[dict[str, Any]],
+    test_rows: list[dict[str, Any]],
+    longest: int,
+    sample_rate: int,
+    out: Path,
+    label: str,
+) -> tuple[HoldChoice, dict[str, float]]:
+    """The causal hold rule as a post-processing stage: its ``theta`` and ``sigma`` tuned on the
+    validation videos' streamed probabilities (:func:`~svtas_ray.models.postprocess.
+    tune_hold_rule`), then applied to the test videos; writes ``out`` like :func:`write_eval`.
+
+    ``rows``: :func:`stream_videos` rows; ``longest``: raw frames of the longest training video.
+    """
+    from svtas_ray.metrics import score_video
+    from svtas_ray.models.postprocess import expand, hold_rule, tune_hold_rule
+
+    val_labels = [ds.labels(r["video"]) for r in val_rows]
+    val_probs = [np.asarray(r["probs"], np.float32) for r in val_rows]
+    choice = tune_hold_rule(val_probs, val_labels, longest, ds.background_ids, sample_rate)
+    held = []
+    for r in test_rows:
+        gt = ds.labels(r["video"])
+        slots = hold_rule(np.asarray(r["probs"], np.float32), *_theta_min_len(choice))
+        pred = expand(slots, len(gt), sample_rate)
+        held.append(
+            {**r, "prediction": pred, "video_score": score_video(pred, gt, ds.background_ids)}
+        )
+    return choice, write_eval(ds, held, out, label, colour_bars=True)
+
+
+def _theta_min_len(choice: HoldChoice) -> tuple[float, int]:
+    return choice.settings.theta, choice.settings.min_len
 
 
 # --------------------------------------------------------------------------- prediction files

@@ -43,7 +43,10 @@ def test_a_run_writes_its_directory(tiny_gtea: Path, tmp_path: Path) -> None:
     assert (run / "eval" / "val" / "per_video.parquet").is_file()
     test_table = pd.read_parquet(run / "eval" / "test_best" / "per_video.parquet")
     assert len(test_table) == len(trainer.test_videos)
-    assert set(results) == {"test_best", "test_last"}
+    assert set(results) == {"test_best", "test_last", "test_best_hold"}
+    hold = json.loads((run / "meta.json").read_text())["hold_rule"]
+    assert 0 <= hold["theta"] < 1 and hold["min_len"] >= 0  # tuned on validation videos
+    assert (run / "eval" / "test_best_hold" / "per_video.parquet").is_file()
     assert "Test split" in (run / "summary.md").read_text()
     assert list(run.glob("events.out.tfevents.*"))
     meta = json.loads((run / "meta.json").read_text())

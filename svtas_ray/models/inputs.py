@@ -20,6 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -33,7 +34,13 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class FeatureProjector(InputEncoder):
-    """Features ``(B, L, D)`` -> dropout -> linear -> ``(B, L, out_dim)``; stateless."""
+    """Features ``(B, L, D)`` -> standardise -> dropout -> linear -> ``(B, L, out_dim)``; stateless.
+
+    Standardising uses the per-dimension mean and std of the training split
+    (:meth:`set_normalization`, kept as buffers: they travel with the weights to every rollout
+    worker and into every checkpoint, so features with another offset or scale need no tuning).
+    Until set they are 0 and 1 (no change).
+    """
 
     kind = "features"
 
@@ -43,12 +50,23 @@ class FeatureProjector(InputEncoder):
         self.out_dim = out_dim
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Linear(input_dim, out_dim)
+        self.in_mean: Tensor
+        self.in_std: Tensor
+        self.register_buffer("in_mean", torch.zeros(input_dim))
+        self.register_buffer("in_std", torch.ones(input_dim))
+
+    def set_normalization(self, mean: np.ndarray | Tensor, std: np.ndarray | Tensor) -> None:
+        """Standardise inputs with ``mean`` and ``std`` ``(D,)`` from now on."""
+        self.in_mean.copy_(torch.as_tensor(mean, dtype=self.in_mean.dtype))
+        self.in_std.copy_(torch.as_tensor(std, dtype=self.in_std.dtype))
 
     def initial_state(self, batch_size: int, device: torch.device) -> State:
         return ()
 
     def forward(self, clip: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
-        return self.proj(self.dropout(clip.to(module_dtype(self)))), ()
+        dtype = module_dtype(self)
+        x = (clip.to(dtype) - self.in_mean.to(dtype)) / self.in_std.to(dtype)
+        return self.proj(self.dropout(x)), ()
 
 
 # --------------------------------------------------------------------------- TSM trunk

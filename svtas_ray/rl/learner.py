@@ -45,19 +45,28 @@ class Learner:
         obs_shape: tuple[int, ...],
         rank: int = 0,
         world_size: int = 1,
+        normalization: dict[str, Any] | None = None,
     ) -> None:
+        """``normalization``: feature statistics of the training split (``FeatureStats.to_dict``)
+        the model standardises its inputs with."""
         torch.set_num_threads(cfg.resources.torch_threads)
         torch.manual_seed(cfg.seed)
         self.cfg = cfg
         self.rank, self.world_size = rank, world_size
         use_cuda = cfg.resources.gpus_per_learner > 0 and torch.cuda.is_available()
         self.device = torch.device("cuda" if use_cuda else "cpu")
-        self.model = build_policy(cfg, num_classes, obs_shape).to(self.device)
+        self.model = build_policy(cfg, num_classes, obs_shape)
+        if normalization is not None:
+            encoder: Any = self.model.encoder  # a FeatureProjector in features mode
+            encoder.set_normalization(normalization["mean"], normalization["std"])
+        self.model.to(self.device)
         algo = cfg.algo
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=algo.lr, weight_decay=algo.weight_decay
         )
-        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, algo.lr_decay)
+        self.steps = 0  # optimiser steps so far (the warm-up's clock)
+        self.optimizer_steps = 0  # optimiser steps of the update in progress
+        self.updates = 0  # updates so far (lr_decay's clock)
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
         self.grouped = False
         self.decoder: FrameDecoder | None = None
@@ -93,14 +102,15 @@ class Learner:
         return {
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "scheduler": {"steps": self.steps, "updates": self.updates},
             "rng": {"torch": torch.get_rng_state(), "learner": self.generator.get_state()},
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.steps = int(state["scheduler"]["steps"])
+        self.updates = int(state["scheduler"]["updates"])
         torch.set_rng_state(state["rng"]["torch"])
         self.generator.set_state(state["rng"]["learner"])
 
@@ -119,20 +129,23 @@ class Learner:
         n = int(batch.actions.shape[0])
         sums: dict[str, float] = defaultdict(float)
         steps = 0
-        epochs = algo.epochs if algo.kind == "ppo" else 1
+        epochs = algo.epochs if algo.kind in ("ppo", "supervised") else 1
         for _ in range(epochs):
             order = torch.randperm(n, generator=self.generator)
             for idx in torch.tensor_split(order, algo.minibatches):
                 for key, value in self._minibatch(batch, tgt, idx.to(self.device)).items():
                     sums[key] += value
                 steps += 1
-        self.scheduler.step()
+        self.updates += 1
         stats = {k: v / max(steps, 1) for k, v in sums.items()}
         stats.update(
             rows=float(n),
             learn_s=time.perf_counter() - start,
-            lr=float(self.scheduler.get_last_lr()[0]),
+            lr=self.lr(),
+            opt_steps=float(self.optimizer_steps),
+            frames_learned=float(batch.masks.sum()) * epochs,
         )
+        self.optimizer_steps = 0
         return stats
 
     def tensors(self, chunk: Chunk) -> TorchChunk:
@@ -175,6 +188,12 @@ class Learner:
                 sums[key] += value / len(wins)
         return sums
 
+    def lr(self) -> float:
+        """The learning rate of the next step: linear warm-up, then ``lr_decay`` per update."""
+        algo = self.cfg.algo
+        warm = min(1.0, (self.steps + 1) / algo.warmup_steps) if algo.warmup_steps else 1.0
+        return algo.lr * warm * algo.lr_decay**self.updates
+
     def _step(self) -> float:
         """Average gradients over the group, clip them, step; returns the gradient norm."""
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -192,7 +211,11 @@ class Learner:
                 offset += size
         clip = self.cfg.algo.grad_clip
         norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr()
         self.optimizer.step()
+        self.steps += 1
+        self.optimizer_steps += 1
         return float(norm)
 
     def close(self) -> None:

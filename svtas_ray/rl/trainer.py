@@ -18,6 +18,7 @@ the test split is evaluated once, at the end, with the best and the last weights
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -31,8 +32,9 @@ from ray.exceptions import RayActorError
 from svtas_ray import config as config_mod
 from svtas_ray.config import TrainConfig
 from svtas_ray.data.layout import Dataset
+from svtas_ray.data.normalization import FeatureStats
 from svtas_ray.errors import ConfigError, RunStopped
-from svtas_ray.evaluate import write_eval
+from svtas_ray.evaluate import hold_stage, write_eval
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
 from svtas_ray.rl.learner import Learner, RowSpec
@@ -84,6 +86,7 @@ class Trainer:
         self.num_classes, self.obs_shape = ray.get(self.workers[0].spec.remote())
         self.dataset = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
         self.classes = self.dataset.classes.names
+        self.normalization = self._feature_stats()
         self.learners: list[Any] = self._make_learners()
         self.learner_restarts = 0
         self.log = RunLog(self.path)
@@ -117,13 +120,26 @@ class Trainer:
             num_cpus=res.cpus_per_learner, num_gpus=res.gpus_per_learner
         )
         learners: list[Any] = [
-            learner_cls.remote(self.cfg, self.num_classes, self.obs_shape, r, res.num_learners)
+            learner_cls.remote(
+                self.cfg, self.num_classes, self.obs_shape, r, res.num_learners, self.normalization
+            )
             for r in range(res.num_learners)
         ]
         if res.num_learners > 1:
             host, port = ray.get(learners[0].address.remote())
             ray.get([lrn.join_group.remote(host, port) for lrn in learners])
         return learners
+
+    def _feature_stats(self) -> dict[str, Any] | None:
+        """Per-dimension mean and std of the fitting videos' features (features mode with
+        ``model.normalize_input``), computed once in bounded memory; None otherwise."""
+        cfg = self.cfg
+        if cfg.data.modality != "features" or not cfg.model.normalize_input:
+            return None
+        stats = FeatureStats.from_dataset(
+            self.dataset, self.fit_videos, cfg.clip.sample_rate, cfg.data.alignment
+        )
+        return stats.to_dict()
 
     def _restart_worker(self, index: int, exc: BaseException) -> None:
         log.warning("rollout worker %d died (%s); recreating it", index, type(exc).__name__)
@@ -298,8 +314,11 @@ class Trainer:
             if values:
                 row[f"episode_{key}"] = float(np.mean(values))
         for key, value in learn.items():
-            name = key if key in ("lr", "rows", "grad_norm", "learn_s") else f"loss_{key}"
-            row.setdefault(name, value)
+            plain = ("lr", "rows", "grad_norm", "learn_s", "opt_steps", "frames_learned")
+            row.setdefault(key if key in plain else f"loss_{key}", value)
+        # step efficiency beside env steps/s: optimiser steps and frames learned per second
+        row["opt_steps_per_s"] = learn.get("opt_steps", 0.0) / (t2 - t0)
+        row["frames_learned_per_s"] = learn.get("frames_learned", 0.0) / (t2 - t0)
         return row
 
     # ------------------------------------------------------------------ evaluation, checkpoints
@@ -311,6 +330,16 @@ class Trainer:
         out_name: str | None = None,
     ) -> dict[str, float]:
         """Greedy streaming over the validation or test videos; writes eval/<split>/."""
+        rows = self._stream(split, weights)
+        name = out_name or split
+        return write_eval(
+            self.dataset, rows, self.path / "eval" / name, self.cfg.algo.kind, split == "test"
+        )
+
+    def _stream(
+        self, split: Literal["val", "test"], weights: dict[str, np.ndarray] | None = None
+    ) -> list[dict[str, Any]]:
+        """Per video of the split: prediction, probabilities and scores, from the workers."""
         videos = self.val_videos if split == "val" else self.test_videos
         part: Literal["train", "test"] = "train" if split == "val" else "test"
         ref = ray.put(weights) if weights is not None else self.learners[0].weights.remote()
@@ -333,10 +362,7 @@ class Trainer:
             pending = failed
         else:
             self._stop(f"rollout workers died {MAX_RESTARTS} times in a row during evaluation")
-        name = out_name or split
-        return write_eval(
-            self.dataset, rows, self.path / "eval" / name, self.cfg.algo.kind, split == "test"
-        )
+        return rows
 
     def save(self, best: bool) -> None:
         """Write checkpoints/last.pt (and best.pt): the model in the one checkpoint format, with
@@ -351,6 +377,7 @@ class Trainer:
             self.obs_shape[1:],
             self.classes,
             extra={"iteration": self.iteration},
+            normalization=self.normalization,
             train_state={
                 **state,
                 "iteration": self.iteration,
@@ -377,14 +404,31 @@ class Trainer:
         log.info("restored %s at iteration %d", self.path, self.iteration)
 
     def finish(self) -> dict[str, dict[str, float]]:
-        """Evaluate the best and last weights on the test split; write summary.md."""
+        """Evaluate the best and last weights on the test split, and the best weights with the
+        causal hold rule tuned on the validation videos (``test_best_hold``); summary.md."""
         results: dict[str, dict[str, float]] = {}
         ckpt = self.path / "checkpoints"
         for name in ("best", "last"):
             path = ckpt / f"{name}.pt"
-            if path.is_file() and self.cfg.test_at_end:
-                weights = {k: v.numpy() for k, v in Checkpoint.read(path).state_dict.items()}
-                results[f"test_{name}"] = self.evaluate("test", weights, f"test_{name}")
+            if not (path.is_file() and self.cfg.test_at_end):
+                continue
+            weights = {k: v.numpy() for k, v in Checkpoint.read(path).state_dict.items()}
+            rows = self._stream("test", weights)
+            out = self.path / "eval" / f"test_{name}"
+            results[f"test_{name}"] = write_eval(self.dataset, rows, out, self.cfg.algo.kind, True)
+            if name == "best" and self.val_videos:
+                choice, scores = hold_stage(
+                    self.dataset,
+                    self._stream("val", weights),
+                    rows,
+                    max(len(self.dataset.labels(v)) for v in self.fit_videos),
+                    self.cfg.clip.sample_rate,
+                    self.path / "eval" / "test_best_hold",
+                    f"{self.cfg.algo.kind}+hold",
+                )
+                results["test_best_hold"] = scores
+                hold = {**dataclasses.asdict(choice.settings), "val_score": choice.score}
+                self.log.write_meta({**self._meta(), "hold_rule": hold})
         write_summary(self.path, self.cfg, self.log.rows, results)
         return results
 
