@@ -58,11 +58,12 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from svtas_ray.baseline import load_video
-from svtas_ray.script import run_script
 
-from svtas_ray.config import ModelConfig, apply_overrides
+from svtas_ray.cli.overrides import parse_overrides
+from svtas_ray.cli.runner import run, script_parser
+from svtas_ray.config import ModelConfig, override
 from svtas_ray.data.clips import IGNORE_INDEX
+from svtas_ray.data.features import read_video_features
 from svtas_ray.data.layout import Dataset
 from svtas_ray.data.normalization import FeatureStats
 from svtas_ray.data.synthetic import PRESET_BACKGROUND
@@ -130,7 +131,7 @@ class Videos:
 def load(ds: Dataset, names: Sequence[str], sr: int, pool: bool = False) -> Videos:
     out = Videos([], [], [], [])
     for name in names:
-        feats, labels = load_video(ds, name, 1 if pool else sr)
+        feats, labels = read_video_features(ds, name, 1 if pool else sr)
         if pool and sr > 1:  # mean over each slot's raw frames (the last slot may have fewer)
             slots = np.arange(len(feats)) // sr
             sums = np.zeros((slots[-1] + 1, feats.shape[1]), np.float64)
@@ -329,7 +330,7 @@ def command(args: argparse.Namespace) -> int:
     args.clip_len = args.clip_len or default_clip[0]
     args.sample_rate = args.sample_rate or default_clip[1]
     ds = Dataset.open(args.data, PRESET_BACKGROUND[preset])
-    recipe = apply_overrides(Recipe(), args.set)
+    recipe = override(Recipe(), parse_overrides(Recipe, args.set))
     common = {"dataset": args.name or Path(args.data).name, "tag": args.tag, "seed": args.seed}
     common.update({"clip_len": args.clip_len, "sample_rate": args.sample_rate})
     rows = run_trivial(args, ds) if args.trivial or args.trivial_only else []
@@ -402,7 +403,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_script("recipe_probe.py", __doc__, add_arguments, command, argv)
+    parser = script_parser("recipe_probe.py", __doc__)
+    add_arguments(parser)
+    return run(parser, argv, command)
 
 
 if __name__ == "__main__":

@@ -404,7 +404,7 @@ class AlgoConfig:
     weight_decay: float = 0.0
     """Adam weight decay."""
     lr_decay: float = 1.0
-    """Multiplies the learning rate after every iteration (an ExponentialLR scheduler; 1: off)."""
+    """Multiplies the learning rate after every update (1: off)."""
     gamma: float = 0.99
     """Discount over clips."""
     gae_lambda: float = 0.95
@@ -417,6 +417,10 @@ class AlgoConfig:
     minibatches: int = 2
     """Minibatches per pass, each a subset of the chunks and one optimiser step (every kind):
     several small steps per collected batch learn far more per second than one large step."""
+    pretrain_iterations: int = 0
+    """Supervised pre-training: the first this many updates optimise CE + smoothing only, then
+    ``kind``'s objective takes over with CE kept as its auxiliary term (cross-entropy first, then
+    the metric reward, as in self-critical sequence training, Rennie et al. 2017)."""
     warmup_steps: int = 20
     """Optimiser steps over which the learning rate rises linearly from lr/warmup_steps to lr
     (0: off); Adam's first steps on a fresh model are otherwise its least reliable."""

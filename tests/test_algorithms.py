@@ -81,14 +81,37 @@ def test_one_update_of_every_algorithm(
 def test_paper_td_steps_once_per_clip_and_paper_mc_once_per_chunk(
     worker: RolloutWorker, tiny_gtea: Path, tmp_path: Path
 ) -> None:
-    for kind, steps in (("paper_td", 4), ("paper_mc", 1)):
-        learner = Learner(
-            tiny_config(tiny_gtea, tmp_path, kind), worker.num_classes, worker.obs_shape
-        )
+    for kind, windows in (("paper_td", 4), ("paper_mc", 1)):
+        for minibatches in (1, 2):  # each minibatch of chunks steps once per window
+            cfg = tiny_config(tiny_gtea, tmp_path, kind, minibatches=minibatches)
+            learner = Learner(cfg, worker.num_classes, worker.obs_shape)
+            chunk, _ = worker.sample(learner.weights(), 4)
+            stats = learner.update([None], chunk)
+            state = learner.optimizer.state_dict()["state"]
+            assert int(state[0]["step"]) == windows * minibatches == stats["opt_steps"]
+
+
+def test_pretraining_is_supervised_then_the_objective_takes_over(
+    worker: RolloutWorker, tiny_gtea: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(tiny_gtea, tmp_path, "ppo", pretrain_iterations=2)
+    learner = Learner(cfg, worker.num_classes, worker.obs_shape)
+    phases = []
+    for _ in range(3):
         chunk, _ = worker.sample(learner.weights(), 4)
-        learner.update([None], chunk)
-        state = learner.optimizer.state_dict()["state"]
-        assert int(state[0]["step"]) == steps
+        stats = learner.update([None], chunk)
+        phases.append((stats["pretrain"], "policy" in stats))
+    assert phases == [(1.0, False), (1.0, False), (0.0, True)]
+
+
+def test_learning_rate_warms_up_linearly(
+    worker: RolloutWorker, tiny_gtea: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(tiny_gtea, tmp_path, "supervised", warmup_steps=4, lr=1e-3)
+    learner = Learner(cfg, worker.num_classes, worker.obs_shape)
+    assert learner.lr() == pytest.approx(2.5e-4)
+    learner.steps = 3
+    assert learner.lr() == pytest.approx(1e-3)
 
 
 def test_shard_deals_chunks_or_rows() -> None:

@@ -12,6 +12,7 @@ In frames mode the chunks hold frame references and the learner decodes the fram
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import time
@@ -22,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from svtas_ray.config import TrainConfig
+from svtas_ray.config import AlgoConfig, TrainConfig
 from svtas_ray.models.interface import detach_state
 from svtas_ray.rl import algorithms
 from svtas_ray.rl.batch import Chunk, TorchChunk, concat
@@ -124,7 +125,7 @@ class Learner:
             for c, r in zip(chunks, rows, strict=True)
         ]
         batch = self.tensors(concat(parts))
-        algo = self.cfg.algo
+        algo = self.phase()
         tgt = algorithms.targets(batch, algo)
         n = int(batch.actions.shape[0])
         sums: dict[str, float] = defaultdict(float)
@@ -133,7 +134,7 @@ class Learner:
         for _ in range(epochs):
             order = torch.randperm(n, generator=self.generator)
             for idx in torch.tensor_split(order, algo.minibatches):
-                for key, value in self._minibatch(batch, tgt, idx.to(self.device)).items():
+                for key, value in self._minibatch(batch, tgt, idx.to(self.device), algo).items():
                     sums[key] += value
                 steps += 1
         self.updates += 1
@@ -144,6 +145,7 @@ class Learner:
             lr=self.lr(),
             opt_steps=float(self.optimizer_steps),
             frames_learned=float(batch.masks.sum()) * epochs,
+            pretrain=float(algo.kind != self.cfg.algo.kind),
         )
         self.optimizer_steps = 0
         return stats
@@ -161,10 +163,9 @@ class Learner:
         )
 
     def _minibatch(
-        self, batch: TorchChunk, tgt: algorithms.Targets, idx: torch.Tensor
+        self, batch: TorchChunk, tgt: algorithms.Targets, idx: torch.Tensor, algo: AlgoConfig
     ) -> dict[str, float]:
         """Replay the rows ``idx`` window by window, one optimiser step per window."""
-        algo = self.cfg.algo
         sums: dict[str, float] = defaultdict(float)
         wins = algorithms.windows(algo, int(batch.actions.shape[1]))
         if idx.numel() == 0:  # still join every all-reduce so the learners stay in step
@@ -187,6 +188,13 @@ class Learner:
             for key, value in stats.items():
                 sums[key] += value / len(wins)
         return sums
+
+    def phase(self) -> AlgoConfig:
+        """The objective of the next update: supervised during ``algo.pretrain_iterations``."""
+        algo = self.cfg.algo
+        if self.updates < algo.pretrain_iterations:
+            return dataclasses.replace(algo, kind="supervised", baseline="value")
+        return algo
 
     def lr(self) -> float:
         """The learning rate of the next step: linear warm-up, then ``lr_decay`` per update."""

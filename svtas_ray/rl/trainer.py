@@ -314,7 +314,15 @@ class Trainer:
             if values:
                 row[f"episode_{key}"] = float(np.mean(values))
         for key, value in learn.items():
-            plain = ("lr", "rows", "grad_norm", "learn_s", "opt_steps", "frames_learned")
+            plain = (
+                "lr",
+                "rows",
+                "grad_norm",
+                "learn_s",
+                "opt_steps",
+                "frames_learned",
+                "pretrain",
+            )
             row.setdefault(key if key in plain else f"loss_{key}", value)
         # step efficiency beside env steps/s: optimiser steps and frames learned per second
         row["opt_steps_per_s"] = learn.get("opt_steps", 0.0) / (t2 - t0)
