@@ -106,8 +106,9 @@ def test_targets_skip_missing_rows() -> None:
 def test_plan_jobs_covers_every_row_split_and_seed() -> None:
     full = SETTINGS["full"]
     jobs = plan_jobs(full)
-    per = len(full.offline) + len(ALGOS) * len(HEADS)
+    per = len(full.offline) + len(full.trivial) + len(ALGOS) * len(HEADS)
     assert len(jobs) == per * len(full.splits) * len(full.seeds)
+    assert {j.method for j in jobs if j.kind == "trivial"} == {"ncm", "linear"}
     assert len({j.name for j in jobs}) == len(jobs)
     assert jobs[0].kind == "offline" and jobs[-1].kind == "stream"  # long jobs start first
     quick = plan_jobs(SETTINGS["quick"])
@@ -205,9 +206,9 @@ def test_finished_jobs_are_reused_only_with_the_same_inputs(tmp_path: Path) -> N
 
     setting = SETTINGS["quick"]
     data = DataConfig(root=str(tmp_path))
-    key = fingerprint(data, setting, {}, 128)
-    assert key != fingerprint(data, setting, {"algo.lr": 0.01}, 128)
-    assert key != fingerprint(DataConfig(root=str(tmp_path / "other")), setting, {}, 128)
+    key = fingerprint(data, setting, {}, (64, 2))
+    assert key != fingerprint(data, setting, {"algo.lr": 0.01}, (64, 2))
+    assert key != fingerprint(DataConfig(root=str(tmp_path / "other")), setting, {}, (64, 2))
     jobs = [Job("stream", "ppo", "brt", 1, 0), Job("stream", "supervised", "brt", 1, 0)]
     done = tmp_path / "done"
     done.mkdir()
@@ -216,7 +217,7 @@ def test_finished_jobs_are_reused_only_with_the_same_inputs(tmp_path: Path) -> N
         (done / f"{job.name}.json").write_text(json.dumps({"key": key, "rows": rows}))
     assert finished_jobs(jobs, done, "another key") == {}
     # Every job is done: no Ray cluster starts, the rows come back in job order.
-    rows = run_jobs(jobs, data, setting, 128, {}, tmp_path)
+    rows = run_jobs(jobs, data, setting, (64, 2), {}, tmp_path)
     assert [(r["method"], r["acc"]) for r in rows] == [("ppo", 10.0), ("supervised", 20.0)]
 
 
@@ -230,3 +231,26 @@ def test_a_missing_data_root_is_one_sentence_and_exit_code_2(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"{missing}: dataset root not found" in err
     assert not (tmp_path / "out").exists()  # failed before any job ran
+
+
+def test_a_trivial_job_scores_every_post_processing_variant(tmp_path: Path) -> None:
+    """The trivial baselines' rows: one per variant, scored on the split's test videos with the
+    predictions written; the hold rule and the moving average never do worse than chance."""
+    import dataclasses
+
+    from conftest import write_tiny_dataset
+
+    from svtas_ray.bench.jobs import run_trivial_job
+    from svtas_ray.bench.plan import Job
+    from svtas_ray.config import DataConfig
+
+    root = write_tiny_dataset(tmp_path / "ds", lengths=(60, 57, 63, 70), dim=5)
+    (root / "splits" / "train.split1.bundle").write_text("v1.txt\nv2.txt\nv3.txt\n")
+    setting = dataclasses.replace(SETTINGS["quick"], val_videos=1)
+    rows = run_trivial_job(
+        Job("trivial", "ncm", "frame-wise", 1, 0), DataConfig(root=str(root)), setting, (8, 1),
+        tmp_path / "out",
+    )  # fmt: skip
+    assert [r["head"] for r in rows] == ["raw", "hold", "ma", "ma+hold"]
+    assert all(r["method"] == "ncm" and 0 <= r["acc"] <= 100 for r in rows)
+    assert all(len(list(Path(r["predictions"]).glob("*.txt"))) == 1 for r in rows)

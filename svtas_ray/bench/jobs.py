@@ -94,6 +94,45 @@ def run_offline_job(
     return rows
 
 
+def run_trivial_job(
+    job: Job, data: DataConfig, setting: Setting, clip: tuple[int, int], out: Path
+) -> list[dict[str, Any]]:
+    """A trivial causal baseline on the streaming protocol's sampled frames: fitted on the
+    training videos, hold rule and moving-average window chosen on the validation videos the
+    streaming jobs use, one row per post-processing variant ('ncm/raw', 'ncm/ma+hold', ...)."""
+    from svtas_ray.config import ClipConfig, TrainConfig
+    from svtas_ray.data.layout import Dataset
+    from svtas_ray.data.predictions import write_video_prediction
+    from svtas_ray.models.trivial import VARIANTS, evaluate_trivial
+    from svtas_ray.rl.trainer import split_videos
+
+    clip_len, sample_rate = clip
+    cfg = TrainConfig(
+        seed=job.seed,
+        val_videos=setting.val_videos,
+        data=dataclasses.replace(data, split=job.split),
+        clip=ClipConfig(clip_len=clip_len, sample_rate=sample_rate),
+    )
+    fit, val, test = split_videos(cfg)
+    ds = Dataset.open(data.root, data.background, data.features_dir)
+    t0 = time.perf_counter()
+    (result,) = evaluate_trivial(
+        ds, fit, val, test, (job.method,), sample_rate, (16, 64, 256), data.alignment
+    )
+    seconds = time.perf_counter() - t0
+    rows = []
+    for variant in VARIANTS:
+        folder = out / "trivial" / job.name / variant
+        folder.mkdir(parents=True, exist_ok=True)
+        for video, labels in result.predictions[variant].items():
+            write_video_prediction(folder, video, labels, ds.classes)
+        row = _row(job, job.method, result.scores[variant], seconds, 0)
+        row.update(head=variant, latency_ms=float("nan"), fps=float("nan"))
+        row["predictions"] = str(folder)
+        rows.append(row)
+    return rows
+
+
 def run_stream_job(
     job: Job, data: DataConfig, setting: Setting, overrides: Mapping[str, Any], out: Path
 ) -> list[dict[str, Any]]:
@@ -194,18 +233,19 @@ def run_jobs(
     jobs: Sequence[Job],
     data: DataConfig,
     setting: Setting,
-    clip_frames: int,
+    clip: tuple[int, int],
     overrides: Mapping[str, Any],
     out: Path,
     num_cpus: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run every job as a Ray task holding one CPU; rows in the order the jobs were given.
+    ``clip``: the streaming protocol's (clip_len, sample_rate).
 
     Each finished job's rows are saved under ``out/done/`` with a fingerprint of the data,
     setting and overrides; a rerun with the same fingerprint reuses them, so an interrupted
     benchmark resumes where it stopped (jobs whose inputs changed run again).
     """
-    key = fingerprint(data, setting, overrides, clip_frames)
+    key = fingerprint(data, setting, overrides, clip)
     done_dir = out / "done"
     results = finished_jobs(jobs, done_dir, key)
     if results:
@@ -213,19 +253,17 @@ def run_jobs(
     todo = [job for job in jobs if job not in results]
     if todo:
         done_dir.mkdir(parents=True, exist_ok=True)
-        for job, rows in _run_tasks(todo, data, setting, clip_frames, overrides, out, num_cpus):
+        for job, rows in _run_tasks(todo, data, setting, clip, overrides, out, num_cpus):
             results[job] = rows
             (done_dir / f"{job.name}.json").write_text(json.dumps({"key": key, "rows": rows}))
     return [row for job in jobs for row in results[job]]
 
 
 def fingerprint(
-    data: DataConfig, setting: Setting, overrides: Mapping[str, Any], clip_frames: int
+    data: DataConfig, setting: Setting, overrides: Mapping[str, Any], clip: tuple[int, int]
 ) -> str:
     """What a job's result depends on besides the job itself, as a hex digest."""
-    return hashlib.sha1(
-        repr((data, setting, sorted(overrides.items()), clip_frames)).encode()
-    ).hexdigest()
+    return hashlib.sha1(repr((data, setting, sorted(overrides.items()), clip)).encode()).hexdigest()
 
 
 def finished_jobs(jobs: Sequence[Job], done_dir: Path, key: str) -> dict[Job, list[dict]]:
@@ -244,7 +282,7 @@ def _run_tasks(
     jobs: Sequence[Job],
     data: DataConfig,
     setting: Setting,
-    clip_frames: int,
+    clip: tuple[int, int],
     overrides: Mapping[str, Any],
     out: Path,
     num_cpus: int | None,
@@ -257,11 +295,14 @@ def _run_tasks(
 
     started = init_ray(num_cpus, log_to_driver=False, object_store_memory=512 * 1024**2)
     offline = ray.remote(num_cpus=1, max_retries=0)(run_offline_job)
+    trivial = ray.remote(num_cpus=1, max_retries=0)(run_trivial_job)
     stream = ray.remote(num_cpus=1, max_retries=0)(run_stream_job)
 
     def submit(job: Job) -> Any:
         if job.kind == "offline":
-            return offline.remote(job, data, setting, clip_frames, out)
+            return offline.remote(job, data, setting, clip[0] * clip[1], out)
+        if job.kind == "trivial":
+            return trivial.remote(job, data, setting, clip, out)
         return stream.remote(job, data, setting, dict(overrides), out)
 
     # At most one job per CPU is in flight: Ray lends a task's CPU to other tasks while it waits

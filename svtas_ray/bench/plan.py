@@ -28,6 +28,8 @@ model; it belongs with the trivial baselines)."""
 ALGOS = choices(AlgoKind)
 RL_ALGOS = tuple(a for a in ALGOS if a != "supervised")
 HEADS = choices(Head)
+TRIVIAL = ("ncm", "linear")
+"""Trivial causal baselines: per-frame nearest class mean and linear classifier."""
 KEYS = ("method", "head", "input")
 """A row of the summary table: runs with equal keys are aggregated over splits and seeds."""
 
@@ -48,6 +50,10 @@ class Setting:
     """Seeds: every row runs with each (model init, env order, validation subset)."""
     offline: tuple[str, ...] = OFFLINE_MODELS
     """Offline models (each also gives its naive-streaming row)."""
+    trivial: tuple[str, ...] = TRIVIAL
+    """Trivial causal baselines ('ncm', 'linear'), each raw, with a causal moving average and
+    with the hold rule: every table carries them (a model that does not beat them is not
+    trained)."""
     algos: tuple[str, ...] = ALGOS
     """Streaming objectives (algo.kind)."""
     heads: tuple[str, ...] = HEADS
@@ -95,7 +101,8 @@ class Job:
     """One training + evaluation: an offline model or a streaming (algo, head), one split/seed."""
 
     kind: str
-    """'offline' (gives the offline and the naive-streaming row) or 'stream'."""
+    """'offline' (gives the offline and the naive-streaming row), 'trivial' (a baseline's
+    post-processing variants) or 'stream'."""
     method: str
     """Offline: 'offline'; streaming: the algo.kind."""
     head: str
@@ -114,5 +121,6 @@ def plan_jobs(setting: Setting) -> list[Job]:
     for split in setting.splits:
         for seed in setting.seeds:
             jobs += [Job("offline", "offline", m, split, seed) for m in setting.offline]
+            jobs += [Job("trivial", m, "frame-wise", split, seed) for m in setting.trivial]
             jobs += [Job("stream", a, h, split, seed) for h in setting.heads for a in setting.algos]
     return sorted(jobs, key=lambda j: j.kind != "offline")

@@ -49,7 +49,9 @@ def run_benchmark(
     jobs = plan_jobs(setting)
     log.info("%d jobs on %s (%s), output in %s", len(jobs), data.root, setting.name, out)
     t0 = time.perf_counter()
-    rows = run_jobs(jobs, data, setting, clip.clip_len * clip.sample_rate, overrides, out, num_cpus)
+    rows = run_jobs(
+        jobs, data, setting, (clip.clip_len, clip.sample_rate), overrides, out, num_cpus
+    )
     for name, folder in (external or {}).items():
         rows += run_external(name, folder, data, setting.splits)
     wall = time.perf_counter() - t0
