@@ -36,6 +36,7 @@ Backbone = Literal["tsm_cnn", "pretrained"]
 OfflineModel = Literal["mstcn", "asformer", "linear"]
 AlgoKind = Literal["supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td"]
 Baseline = Literal["value", "none", "self_critical"]
+LrSchedule = Literal["constant", "cosine"]
 Part = Literal["train", "test"]
 Order = Literal["random", "sequential"]
 
@@ -417,6 +418,13 @@ class AlgoConfig:
     minibatches: int = 2
     """Minibatches per pass, each a subset of the chunks and one optimiser step (every kind):
     several small steps per collected batch learn far more per second than one large step."""
+    window_clips: int = 1
+    """Clips of a replayed chunk per optimiser step (0: the whole chunk): the chunk is replayed
+    window by window from its stored start state, the memory carried (detached) from one window
+    to the next, so a chunk of K clips gives K / window_clips small steps instead of one."""
+    lr_schedule: LrSchedule = "cosine"
+    """After the warm-up: constant, or cosine decay to 0 over the run (its progress is the larger
+    of iterations done / ``iterations`` and seconds spent / ``time_budget_s``)."""
     pretrain_iterations: int = 0
     """Supervised pre-training: the first this many updates optimise CE + smoothing only, then
     ``kind``'s objective takes over with CE kept as its auxiliary term (cross-entropy first, then

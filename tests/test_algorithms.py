@@ -141,3 +141,16 @@ def test_every_stage_gets_its_cross_entropy(
     total, _ = algorithms.loss(rep, batch, range(4), tgt, cfg.algo, cfg.reward)
     total.backward()
     assert first.grad is not None and first.grad.abs().sum() > 0
+
+
+def test_windows_cut_a_chunk_into_optimiser_steps() -> None:
+    from svtas_ray.config import AlgoConfig
+    from svtas_ray.rl.algorithms import windows
+
+    assert windows(AlgoConfig(window_clips=3), 8) == [range(0, 3), range(3, 6), range(6, 8)]
+    assert windows(AlgoConfig(window_clips=0), 8) == [range(0, 8)]
+    assert windows(AlgoConfig(kind="paper_td", window_clips=0), 3) == [
+        range(0, 1),
+        range(1, 2),
+        range(2, 3),
+    ]

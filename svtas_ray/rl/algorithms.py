@@ -63,10 +63,17 @@ def targets(chunk: TorchChunk, algo: AlgoConfig) -> Targets:
 
 
 def windows(algo: AlgoConfig, num_clips: int) -> list[range]:
-    """Clip ranges of a chunk that each get one optimiser step (``paper_td``: every clip)."""
-    if algo.kind == "paper_td":
-        return [range(k, k + 1) for k in range(num_clips)]
-    return [range(0, num_clips)]
+    """Clip ranges of a chunk that each get one optimiser step, in order: ``algo.window_clips``
+    clips each (0: the whole chunk); the SVTAS-RL objectives keep their own: every clip for
+    ``paper_td``, the whole chunk for ``paper_mc`` (one update per video when it covers one)."""
+    match algo.kind:
+        case "paper_td":
+            size = 1
+        case "paper_mc":
+            size = num_clips
+        case _:
+            size = algo.window_clips or num_clips
+    return [range(k, min(k + size, num_clips)) for k in range(0, num_clips, size)]
 
 
 @dataclass(frozen=True)

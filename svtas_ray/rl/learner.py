@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import socket
 import time
 from collections import defaultdict
@@ -68,6 +69,7 @@ class Learner:
         self.steps = 0  # optimiser steps so far (the warm-up's clock)
         self.optimizer_steps = 0  # optimiser steps of the update in progress
         self.updates = 0  # updates so far (lr_decay's clock)
+        self.progress = 0.0  # of the run, for the cosine schedule
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
         self.grouped = False
         self.decoder: FrameDecoder | None = None
@@ -117,9 +119,15 @@ class Learner:
 
     # ------------------------------------------------------------------ update
 
-    def update(self, rows: list[RowSpec], *chunks: Chunk) -> dict[str, float]:
-        """One training update on the given chunks (Ray resolves their refs); mean stats."""
+    def update(
+        self, rows: list[RowSpec], *chunks: Chunk, progress: float = 0.0
+    ) -> dict[str, float]:
+        """One training update on the given chunks (Ray resolves their refs); mean stats.
+
+        ``progress`` in [0, 1]: how far the run is (for the cosine learning-rate schedule).
+        """
         start = time.perf_counter()
+        self.progress = min(max(progress, 0.0), 1.0)
         parts = [
             c if r is None else c.select(np.arange(r[0], c.rows, r[1]))
             for c, r in zip(chunks, rows, strict=True)
@@ -197,10 +205,13 @@ class Learner:
         return algo
 
     def lr(self) -> float:
-        """The learning rate of the next step: linear warm-up, then ``lr_decay`` per update."""
+        """The learning rate of the next step: linear warm-up, then the schedule (cosine over the
+        run's progress, or constant) times ``lr_decay`` per update."""
         algo = self.cfg.algo
         warm = min(1.0, (self.steps + 1) / algo.warmup_steps) if algo.warmup_steps else 1.0
-        return algo.lr * warm * algo.lr_decay**self.updates
+        cosine = 0.5 * (1 + math.cos(math.pi * self.progress))
+        shape = cosine if algo.lr_schedule == "cosine" else 1.0
+        return algo.lr * warm * max(shape, 0.01) * algo.lr_decay**self.updates
 
     def _step(self) -> float:
         """Average gradients over the group, clip them, step; returns the gradient norm."""

@@ -81,6 +81,7 @@ class Trainer:
         self.path.mkdir(parents=True, exist_ok=True)
         config_mod.save(cfg, self.path / "config.json")
         self.iteration, self.env_steps, self.best_score = 0, 0, -np.inf
+        self.progress = 0.0  # of the run in [0, 1], for the learners' lr schedule
         self.worker_restarts = 0
         self.workers: list[Any] = [self._make_worker(i) for i in range(cfg.resources.num_workers)]
         self.num_classes, self.obs_shape = ray.get(self.workers[0].spec.remote())
@@ -213,6 +214,8 @@ class Trainer:
         row: dict[str, Any] = {}
         validated, failures = True, 0
         while self.iteration < target and not (budget and time.perf_counter() - start > budget):
+            spent = (time.perf_counter() - start) / budget if budget else 0.0
+            self.progress = max(self.iteration / max(target, 1), spent)
             try:
                 row = self.step()
                 last = self.iteration == target or (
@@ -255,7 +258,7 @@ class Trainer:
         plan = shard(len(chunks), len(self.learners))
         learn = ray.get(
             [
-                lrn.update.remote(rows, *[chunks[i] for i in idx])
+                lrn.update.remote(rows, *[chunks[i] for i in idx], progress=self.progress)
                 for lrn, (idx, rows) in zip(self.learners, plan, strict=True)
             ]
         )
