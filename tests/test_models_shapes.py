@@ -47,10 +47,11 @@ def test_output_shapes(head, frames):
 
 
 def test_state_sizes_follow_the_design():
-    model = build_segmenter(ModelConfig(), 11, (64,))
+    model = build_segmenter(ModelConfig(tcn_stages=4, clip_lookahead=False), 11, (64,))
     # 4 stages x 10 layers, each caching (3-1) * 2**i frames of 64 channels
     assert len(model.initial_state(1)) == 40
     assert model.initial_state(1)[9].shape == (1, 1024, 64)
+    assert len(build_segmenter(ModelConfig(), 11, (64,)).initial_state(1)) == 20  # 2 stages
     brt = build_segmenter(dataclasses.replace(ModelConfig(), head="brt"), 11, (64,))
     state = brt.initial_state(1)
     assert state[0].shape == (1, 16, 64) and len(state) == 2 + 2 * 8

@@ -155,13 +155,14 @@ def test_clip_lookahead_sees_the_rest_of_its_clip_only(head):
     assert not torch.allclose(a[:, 12:16], b[:, 12:16])
 
 
-def test_clip_lookahead_needs_the_causal_mstcn_head_and_an_odd_kernel():
+def test_clip_lookahead_needs_an_odd_kernel_and_brt_ignores_it():
     from svtas_ray.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="clip_lookahead"):
-        ModelConfig(head="brt", clip_lookahead=True)
+    assert ModelConfig().clip_lookahead  # the default: labels emitted once the clip arrived
+    ModelConfig(head="brt", clip_lookahead=True, kernel_size=4)  # brt: not used, accepted
     with pytest.raises(ConfigError, match="clip_lookahead"):
         ModelConfig(kernel_size=4, clip_lookahead=True)
+    ModelConfig(kernel_size=4, clip_lookahead=False)
 
 
 @pytest.mark.parametrize("head", HEADS)

@@ -31,8 +31,8 @@ EXPERIMENT = Experiment(
         data=DataConfig(background=("None",), alignment="resample"),
         clip=ClipConfig(clip_len=128, sample_rate=8),
         reward=RewardConfig(kind="segmental", edit_weight=0.5, f1_weights=(0.0, 0.0, 0.5)),
-        model=ModelConfig(head="causal_mstcn", hidden_dim=64, tcn_stages=4, tcn_layers=10),
-        algo=AlgoConfig(kind="ppo", lr=5e-4, ce_coef=1.0, ent_coef=0.01, chunk_clips=8),
+        model=ModelConfig(head="causal_mstcn", hidden_dim=64, tcn_stages=2, tcn_layers=10),
+        algo=AlgoConfig(kind="ppo", ce_coef=1.0, ent_coef=0.01, chunk_clips=8),
         resources=ResourceConfig(num_workers=1, envs_per_worker=4, num_learners=1),
     ),
     # Real EGTEA videos average ~28k frames; 32 videos at half length keep the default small.
