@@ -428,10 +428,11 @@ class AlgoConfig:
     lr_schedule: LrSchedule = "cosine"
     """After the warm-up: constant, or cosine decay to 0 over the run (its progress is the larger
     of iterations done / ``iterations`` and seconds spent / ``time_budget_s``)."""
-    pretrain_iterations: int = 0
+    pretrain_iterations: int = 30
     """Supervised pre-training: the first this many updates optimise CE + smoothing only, then
     ``kind``'s objective takes over with CE kept as its auxiliary term (cross-entropy first, then
-    the metric reward, as in self-critical sequence training, Rennie et al. 2017)."""
+    the metric reward, as in self-critical sequence training, Rennie et al. 2017). An RL
+    objective started from a random policy spends minutes finding what CE finds in seconds."""
     warmup_steps: int = 20
     """Optimiser steps over which the learning rate rises linearly from lr/warmup_steps to lr
     (0: off); Adam's first steps on a fresh model are otherwise its least reliable."""

@@ -42,7 +42,8 @@ def tiny_config(root: Path, runs: Path, kind: str = "ppo", **algo: object) -> Tr
         model=ModelConfig(
             embed_dim=16, hidden_dim=16, tcn_stages=2, tcn_layers=4, dropout=0.0, value_hidden=16
         ),
-        algo=AlgoConfig(kind=kind, chunk_clips=4, **algo),  # type: ignore[arg-type]
+        # no supervised pre-training unless a test asks: two iterations should run the objective
+        algo=AlgoConfig(kind=kind, chunk_clips=4, **{"pretrain_iterations": 0, **algo}),  # type: ignore[arg-type]
         resources=ResourceConfig(
             num_workers=1,
             envs_per_worker=2,

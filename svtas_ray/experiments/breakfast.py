@@ -36,5 +36,5 @@ EXPERIMENT = Experiment(
     ),
     # 120 videos keep the synthetic default to ~100 MB and minutes of generation on 2 cores.
     synthetic=SynthConfig(preset="breakfast", num_videos=120),
-    quick={"iterations": 30, "eval_every": 10, "val_videos": 4},
+    quick={"iterations": 1_000_000, "time_budget_s": 180.0, "eval_every": 10, "val_videos": 4},
 )

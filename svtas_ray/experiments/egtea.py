@@ -37,5 +37,5 @@ EXPERIMENT = Experiment(
     ),
     # Real EGTEA videos average ~28k frames; 32 videos at half length keep the default small.
     synthetic=SynthConfig(preset="egtea", num_videos=32, scale=0.5),
-    quick={"iterations": 30, "eval_every": 10},
+    quick={"iterations": 1_000_000, "time_budget_s": 180.0, "eval_every": 10},
 )

@@ -40,6 +40,6 @@ EXPERIMENT = Experiment(
         resources=ResourceConfig(num_workers=1, envs_per_worker=4, num_learners=1),
     ),
     synthetic=SynthConfig(preset="gtea"),
-    # The synthetic default: 60 iterations, validation every 10 (about 2 minutes on 2 cores).
-    quick={"iterations": 60, "eval_every": 10},
+    # The synthetic default: 3 minutes of training, validation every 10 iterations.
+    quick={"iterations": 1_000_000, "time_budget_s": 180.0, "eval_every": 10},
 )

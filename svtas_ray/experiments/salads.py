@@ -35,5 +35,5 @@ EXPERIMENT = Experiment(
         resources=ResourceConfig(num_workers=1, envs_per_worker=4, num_learners=1),
     ),
     synthetic=SynthConfig(preset="salads"),
-    quick={"iterations": 30, "eval_every": 10},
+    quick={"iterations": 1_000_000, "time_budget_s": 180.0, "eval_every": 10},
 )
