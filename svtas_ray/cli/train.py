@@ -46,9 +46,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"run directory: {trainer.path}")
         trainer.train()
         results = trainer.finish()
-    print(f"{'weights':<10}" + "".join(f"{m:>8}" for m in METRIC_NAMES))
+    print(f"{'weights':<16}" + "".join(f"{m:>8}" for m in METRIC_NAMES))
     for name, scores in results.items():
-        print(f"{name:<10}" + "".join(f"{scores[m]:8.2f}" for m in METRIC_NAMES))
+        print(f"{name:<16}" + "".join(f"{scores[m]:8.2f}" for m in METRIC_NAMES))
     print(f"summary: {trainer.path / 'summary.md'}")
     return 0
 
