@@ -1,19 +1,9 @@
-"""Running a benchmark's jobs: offline and streaming training, scoring, resuming.
-
-Rows are (method, head): the offline baselines on whole videos (``offline``: MS-TCN, ASFormer),
-the same trained models run clip by clip (``naive_stream``), and the streaming segmenters
-(``causal_mstcn``, ``brt``) trained by the Ray trainer with every ``algo.kind`` (``supervised``
-and the RL objectives), plus optional external prediction folders. Every (row, split, seed) is
-one job; jobs run in parallel as Ray tasks that reserve one CPU each, at most one job per CPU
-in flight (a streaming job's rollout worker and learner reserve nothing more and take turns, so a
-job uses about one core: the wall-clock budget means the same thing for every job, however many
-run at once).
-
-Protocol (the same for every row): test videos of each split scored with the MS-TCN metrics
-(background dropped); streaming jobs train for the same wall-clock budget with the same
-hyperparameters, and their test scores are those of the checkpoint selected on validation videos
-carved from the training split (never the test split); offline models train a fixed number of
-epochs (their papers' protocol) and report the last epoch.
+"""Running a benchmark's jobs (:mod:`.plan` says which rows and the protocol): one Ray task
+holding one CPU per job, at most one job per CPU in flight (a streaming job's rollout worker and
+learner reserve nothing more and take turns, so a wall-clock budget means the same for every job,
+however many run at once). Offline models train on whole videos and are also run clip by clip;
+trivial baselines are fitted and post-processed; streaming jobs train on Ray and are tested with
+their validation-selected weights. Finished jobs are saved and reused on a rerun.
 """
 
 from __future__ import annotations

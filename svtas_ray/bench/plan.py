@@ -1,13 +1,11 @@
 """What a benchmark covers: its settings and the jobs they plan (offline vs streaming TAS).
 
 Rows are (method, head): the offline baselines on whole videos (``offline``: MS-TCN, ASFormer),
-the same trained models run clip by clip (``naive_stream``), and the streaming segmenters
+the same trained models run clip by clip (``naive_stream``), the trivial causal baselines
+(``ncm``, ``linear``; raw, moving average, hold rule), and the streaming segmenters
 (``causal_mstcn``, ``brt``) trained by the Ray trainer with every ``algo.kind`` (``supervised``
 and the RL objectives), plus optional external prediction folders. Every (row, split, seed) is
-one job; jobs run in parallel as Ray tasks that reserve one CPU each, at most one job per CPU
-in flight (a streaming job's rollout worker and learner reserve nothing more and take turns, so a
-job uses about one core: the wall-clock budget means the same thing for every job, however many
-run at once).
+one job (:mod:`.jobs` runs them).
 
 Protocol (the same for every row): test videos of each split scored with the MS-TCN metrics
 (background dropped); streaming jobs train for the same wall-clock budget with the same
