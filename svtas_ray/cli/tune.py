@@ -1,4 +1,4 @@
-"""``svtas-ray tune``: an ASHA hyperparameter sweep on Ray Tune (see svtas_ray/tune.py).
+"""``svtas-ray tune``: an ASHA hyperparameter sweep on Ray Tune (see svtas_ray/rl/tune.py).
 
 The base config is an experiment's protocol (``--experiment gtea``: experiments/gtea.py, its
 synthetic preset unless ``--data-root``) or a TrainConfig JSON (``--config``). Heavy modules are
