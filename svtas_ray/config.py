@@ -35,7 +35,9 @@ Head = Literal["causal_mstcn", "brt"]
 Backbone = Literal["tsm_cnn", "pretrained"]
 OfflineModel = Literal["mstcn", "asformer", "linear"]
 AlgoKind = Literal["supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td"]
-Baseline = Literal["value", "none", "self_critical"]
+Baseline = Literal["value", "none", "self_critical", "mean_of_samples"]
+SAMPLED_BASELINES = ("self_critical", "mean_of_samples")
+"""Baselines scored from other decodes of the same clips (svtas_ray.rl.reward_baseline)."""
 LrSchedule = Literal["constant", "cosine"]
 Part = Literal["train", "test"]
 Order = Literal["random", "sequential"]
@@ -445,9 +447,13 @@ class AlgoConfig:
     smooth_coef: float = 0.15
     """Weight of the truncated-MSE smoothing loss (MS-TCN's 0.15)."""
     baseline: Baseline = "value"
-    """Baseline of 'reinforce': the value head, none, or 'self_critical': the return the greedy
-    (arg-max) segmentation of the same clips earns under the same weights (Rennie et al. 2017);
-    its returns are not bootstrapped where a chunk cuts a video, so let chunk_clips cover one."""
+    """Baseline of 'reinforce': the value head, none, 'self_critical': the return the greedy
+    (arg-max) segmentation of the same clips earns under the same weights (Rennie et al. 2017), or
+    'mean_of_samples': the mean return of ``baseline_samples`` further sampled segmentations of
+    the same clips (Kool et al. 2019). The two sampled baselines' returns are not bootstrapped
+    where a chunk cuts a video, so let chunk_clips cover one."""
+    baseline_samples: int = 4
+    """Extra sampled segmentations per clip scored for ``baseline='mean_of_samples'``."""
     normalize_advantages: bool = True
     """Standardise advantages over the batch (ppo, reinforce, actor_critic)."""
     grad_clip: float = 1.0
@@ -474,8 +480,12 @@ class AlgoConfig:
         _require(self.chunk_clips >= 1, f"algo.chunk_clips must be >= 1, got {self.chunk_clips}")
         _require(self.bptt >= 0, f"algo.bptt must be >= 0, got {self.bptt}")
         _require(
-            self.baseline != "self_critical" or self.kind == "reinforce",
-            f"algo.baseline='self_critical' applies to algo.kind='reinforce', not {self.kind!r}",
+            self.baseline not in SAMPLED_BASELINES or self.kind == "reinforce",
+            f"algo.baseline={self.baseline!r} applies to algo.kind='reinforce', not {self.kind!r}",
+        )
+        _require(
+            self.baseline_samples >= 1,
+            f"algo.baseline_samples must be >= 1, got {self.baseline_samples}",
         )
 
 

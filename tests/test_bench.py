@@ -11,9 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from svtas_ray.bench.plan import ALGOS, HEADS, SETTINGS, plan_jobs
-from svtas_ray.bench.report import aggregate, format_table, plot_metrics, targets
+from svtas_ray.bench.plan import ALGOS, HEADS, SETTINGS, TRIVIAL, plan_jobs, protocol_overrides
+from svtas_ray.bench.report import (
+    aggregate,
+    format_table,
+    plot_learning_curves,
+    plot_metrics,
+    targets,
+)
+from svtas_ray.config import ModelConfig
 from svtas_ray.metrics import METRIC_NAMES
+from svtas_ray.models.trivial import VARIANTS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,11 +104,46 @@ def test_targets_distances() -> None:
     assert f50["distance"] == pytest.approx(57.0 - 55.0 - 3) and not f50["holds"]
     gap = found["best streaming row within 5 of offline MS-TCN on f1@50"]
     assert gap["distance"] == pytest.approx(80.0 - 57.0 - 5) and not gap["holds"]
+    gap = found["best streaming row within 5 of offline MS-TCN on edit"]
+    assert gap["distance"] == pytest.approx(85.0 - 65.0 - 5) and not gap["holds"]
 
 
 def test_targets_skip_missing_rows() -> None:
     summary = summary_of({("ppo", "brt"): (1.0, 2.0, 3.0)})
     assert targets(summary) == []
+
+
+def test_learning_curves_plot_every_streaming_run(tmp_path: Path) -> None:
+    logs = []
+    for i, final in enumerate((40.0, 60.0)):
+        log = pd.DataFrame(
+            {"wall_s": [5.0, 10.0, 15.0], "val_edit": [10.0, np.nan, final], "val_f1@50": 20.0}
+        )
+        log.to_parquet(tmp_path / f"m{i}.parquet")
+        logs.append(str(tmp_path / f"m{i}.parquet"))
+    runs = pd.DataFrame(
+        [
+            run_row("ppo", "causal_mstcn", 1, 0, 50.0, metrics=logs[0]),
+            run_row("supervised", "causal_mstcn", 1, 0, 50.0, metrics=logs[1]),
+            run_row("ncm", "ma", 1, 0, 30.0),
+            run_row("offline", "mstcn", 1, 0, 70.0),
+        ]
+    )
+    path = plot_learning_curves(runs, tmp_path / "curves.png", "test")
+    assert path is not None and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_learning_curves(runs.drop(columns="metrics"), tmp_path / "none.png") is None
+
+
+def test_protocol_overrides_keep_the_experiment_settings_but_not_the_job_fields() -> None:
+    from svtas_ray.config import TrainConfig, override
+    from svtas_ray.experiments import load_experiment
+
+    exp = load_experiment("salads").config
+    found = protocol_overrides(exp)
+    assert "model.head" not in found and "algo.kind" not in found
+    job = override(TrainConfig(model=ModelConfig(head="brt")), found)
+    assert job.clip == exp.clip and job.reward == exp.reward
+    assert job.model.head == "brt" and job.model.tcn_layers == exp.model.tcn_layers
 
 
 def test_plan_jobs_covers_every_row_split_and_seed() -> None:
@@ -154,17 +197,22 @@ def test_quick_end_to_end(tmp_path: Path) -> None:
     runs = pd.read_parquet(out / "runs.parquet")
     rows = {(m, h) for m, h in zip(runs["method"], runs["head"], strict=True)}
     offline = {(kind, m) for kind in ("offline", "naive_stream") for m in ("mstcn", "asformer")}
-    assert rows == offline | {(a, h) for a in ALGOS for h in HEADS}
+    trivial = {(m, v) for m in TRIVIAL for v in VARIANTS}
+    stream = {(a, h + hold) for a in ALGOS for h in HEADS for hold in ("", "+hold")}
+    assert rows == offline | trivial | stream
     assert runs[list(METRIC_NAMES)].notna().all().all()
     assert ((runs[list(METRIC_NAMES)] >= 0) & (runs[list(METRIC_NAMES)] <= 100)).all().all()
-    for name in ("table.md", "targets.md", "metrics.png"):
+    for name in ("table.md", "targets.md", "metrics.png", "learning_curves.png"):
         assert (tmp_path / "docs" / name).is_file()
     assert len(list((tmp_path / "docs").glob("colour_bars_*.png"))) == 2
     assert "best RL row beats supervised" in (out / "targets.md").read_text()
     # A rerun with the same inputs reuses every finished job and rebuilds the same table.
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=REPO)
     assert again.returncode == 0, again.stderr[-4000:]
-    assert f"{len(runs) - 2} of {len(runs) - 2} jobs already done" in again.stderr
+    # A job per offline model (two rows), per trivial baseline (a row per variant), per streaming
+    # (algo, head) (raw and with the hold rule).
+    jobs = 2 + len(TRIVIAL) + len(ALGOS) * len(HEADS)
+    assert f"{jobs} of {jobs} jobs already done" in again.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), runs)
 
 

@@ -188,7 +188,14 @@ def run_stream_job(
     row["fps"] = length / per_clip
     row["predictions"] = str(path / "eval" / "test_best" / "predictions")
     row["iterations"] = len(pd.read_parquet(path / "metrics.parquet"))
-    return [row]
+    row["metrics"] = str(path / "metrics.parquet")  # the learning curve's source
+    rows = [row]
+    if "test_best_hold" in results:  # the same weights, the hold rule tuned on validation
+        held = {**row, **{k: float(results["test_best_hold"][k]) for k in METRIC_NAMES}}
+        held.update(head=f"{job.head}+hold", predictions=str(path / "eval" / "test_best_hold"))
+        held["predictions"] += "/predictions"
+        rows.append(held)
+    return rows
 
 
 def run_external(name: str, pred_dir: Path, data: DataConfig, splits: Sequence[int]) -> list[dict]:

@@ -17,8 +17,9 @@ epochs (their papers' protocol) and report the last epoch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from svtas_ray.config import AlgoKind, Head, SynthConfig, choices
+from svtas_ray.config import AlgoKind, Head, SynthConfig, TrainConfig, choices, to_dict
 
 OFFLINE_MODELS = ("mstcn", "asformer")
 """The offline TAS models of the tables (the frame-wise 'linear' baseline is not an offline TAS
@@ -83,6 +84,21 @@ SETTINGS = {
     ),
     # Issue 6's comparison: the six objectives on the gtea preset, split 1, 3 seeds, equal budget
     # (no offline rows: add them with --offline mstcn; 50 epochs x 3 seeds cost ~15 min here).
+    # Issue 14's recipe check, one dataset per run (--experiment NAME: that protocol's synthetic
+    # data and hyperparameters; gtea uses the real GTEA label sequences): supervised vs the
+    # default (PPO after supervised pre-training) at equal wall-clock, offline MS-TCN and the
+    # trivial baselines, split 1, 3 seeds.
+    "recipe": Setting(
+        "recipe",
+        SynthConfig(preset="gtea"),
+        gtea_labels=True,
+        seeds=(0, 1, 2),
+        offline=("mstcn",),
+        algos=("supervised", "ppo"),
+        heads=("causal_mstcn",),
+        budget_s=120.0,
+        eval_every=10,
+    ),
     "algos": Setting(
         "algos",
         SynthConfig(preset="gtea"),
@@ -92,6 +108,30 @@ SETTINGS = {
         budget_s=60.0,
     ),
 }
+
+
+PROTOCOL_SECTIONS = ("clip", "reward", "model", "algo")
+"""The sections of an experiment's config that its benchmark jobs keep (``--experiment``)."""
+JOB_FIELDS = ("model.head", "algo.kind")
+"""Set by each job (its row), never by the protocol."""
+
+
+def protocol_overrides(cfg: TrainConfig) -> dict[str, Any]:
+    """Dotted overrides that give a benchmark job ``cfg``'s clips, reward, model and objective
+    hyperparameters (all but the fields each job sets itself, :data:`JOB_FIELDS`)."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}", value)
+        elif prefix not in JOB_FIELDS:
+            out[prefix] = node
+
+    data = to_dict(cfg)
+    for section in PROTOCOL_SECTIONS:
+        walk(section, data[section])
+    return out
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from svtas_ray.bench.report import (
     aggregate,
     format_table,
     plot_colour_bars,
+    plot_learning_curves,
     plot_metrics,
     targets,
     targets_markdown,
@@ -40,7 +41,8 @@ def run_benchmark(
     """Run every job of ``setting``, write the tables and plots under ``out``; the text table.
 
     Writes ``runs.*`` (a row per method, head, split, seed), ``summary.*`` (mean and std),
-    ``table.md`` (formatted), ``targets.md``, ``metrics.png`` and ``colour_bars_<video>.png``;
+    ``table.md`` (formatted), ``targets.md``, ``metrics.png``, ``learning_curves.png`` (validation
+    Edit and F1@50 against wall-clock) and ``colour_bars_<video>.png``;
     with ``publish`` copies ``table.md``, ``targets.md`` and the PNGs there too.
     """
     out = out.resolve()
@@ -70,6 +72,8 @@ def run_benchmark(
     (out / "table.md").write_text(f"{header}\n\n{markdown_table(table)}\n")
     (out / "targets.md").write_text(targets_markdown(found) + "\n")
     pngs = [plot_metrics(summary, out / "metrics.png")]
+    curves = plot_learning_curves(runs, out / "learning_curves.png", f"{setting.name}: {data.root}")
+    pngs += [curves] if curves is not None else []
     pngs += plot_colour_bars(runs, data, out, colour_bar_videos)
     if publish is not None:
         publish.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ from svtas_ray.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-SETTING_NAMES = ("quick", "full", "algos")
+SETTING_NAMES = ("quick", "full", "recipe", "algos")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -35,13 +35,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of the offline-vs-streaming benchmark (the CLI and the script share them)."""
+    from svtas_ray.experiments import NAMES as EXPERIMENT_NAMES
+
     p.add_argument(
         "--setting",
         default="full",
         choices=SETTING_NAMES,
         help="quick: every row, tiny budgets, 1 split/seed (minutes); full: GTEA labels, 4 "
-        "splits, seed 0, 120 s per job (~1.5 h on 2 cores); algos: the six objectives, gtea "
-        "preset, split 1, 3 seeds (issue 6)",
+        "splits, seed 0, 120 s per job (~1.5 h on 2 cores); recipe: supervised vs the default "
+        "(pre-training then PPO), offline MS-TCN and trivial baselines, split 1, 3 seeds (use "
+        "with --experiment); algos: the six objectives, gtea preset, split 1, 3 seeds (issue 6)",
+    )
+    p.add_argument(
+        "--experiment",
+        choices=EXPERIMENT_NAMES,
+        help="take that experiment's synthetic dataset (gtea: the real GTEA label sequences) "
+        "and its clip, reward, model and algo settings for the streaming jobs",
     )
     p.add_argument("--quick", action="store_true", help="same as --setting quick")
     p.add_argument("--data-root", help="dataset root (default: the setting's synthetic data)")
@@ -105,6 +114,19 @@ def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
         "offline": tuple(args.offline) if args.offline is not None else None,
     }
     setting = dataclasses.replace(setting, **{k: v for k, v in changes.items() if v is not None})
+    overrides = parse_overrides(TrainConfig, args.set)
+    if args.experiment:
+        from svtas_ray.bench.plan import protocol_overrides
+        from svtas_ray.experiments import load_experiment
+
+        exp = load_experiment(args.experiment)
+        setting = dataclasses.replace(
+            setting,
+            name=f"{setting.name}-{exp.name}",
+            synth=exp.synthetic,
+            gtea_labels=exp.synthetic.preset == "gtea",
+        )
+        overrides = {**protocol_overrides(exp.config), **overrides}
     external = {}
     for item in args.external:
         name, sep, folder = item.partition("=")
@@ -126,7 +148,7 @@ def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
         setting,
         data,
         out,
-        parse_overrides(TrainConfig, args.set),
+        overrides,
         external,
         args.cpus,
         Path(args.publish) if args.publish else None,

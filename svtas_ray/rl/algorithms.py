@@ -6,7 +6,8 @@ A learner replays each chunk from its stored start state, clip by clip, carrying
 - ``supervised``: ``ce_coef``·CE + ``smooth_coef``·smoothing on the labels only.
 - ``ppo``: per-frame clipped ratio with the clip's GAE advantage; value loss; entropy bonus.
 - ``reinforce``: Monte-Carlo returns (bootstrapped only where a chunk cuts a video) minus a
-  baseline: the behaviour value, nothing, or (``self_critical``) the greedy segmentation's return.
+  baseline: the behaviour value, nothing, the greedy segmentation's return (``self_critical``)
+  or the mean return of further samples (``mean_of_samples``).
 - ``actor_critic``: one-step TD advantages from the value head.
 - ``paper_mc`` / ``paper_td``: the SVTAS-RL code's CE (summed over stages) weighted by the
   no-grad dice reward β1**dice + β2 of the last stage; one optimiser step per chunk / per clip
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from svtas_ray.config import AlgoConfig, RewardConfig
+from svtas_ray.config import SAMPLED_BASELINES, AlgoConfig, RewardConfig
 from svtas_ray.models.interface import State, detach_state, reset_state
 from svtas_ray.rl import losses
 from svtas_ray.rl.batch import TorchChunk
@@ -47,8 +48,8 @@ def targets(chunk: TorchChunk, algo: AlgoConfig) -> Targets:
     match algo.kind:
         case "ppo":
             adv, ret = losses.gae(r, v, d, last, algo.gamma, algo.gae_lambda)
-        case "reinforce" if algo.baseline == "self_critical":
-            adv, ret = losses.self_critical_advantages(r, chunk.greedy_rewards, d, algo.gamma)
+        case "reinforce" if algo.baseline in SAMPLED_BASELINES:
+            adv, ret = losses.sample_baseline_advantages(r, chunk.baseline_rewards, d, algo.gamma)
         case "reinforce":
             ret = losses.discounted_returns(r, d, last, algo.gamma)
             adv = ret - v if algo.baseline == "value" else ret.clone()

@@ -45,9 +45,10 @@ class Chunk:
     """(N,) float32 value of the observation after the chunk (bootstrap)."""
     start_state: tuple[np.ndarray, ...]
     """The memory at the chunk's start, batch first."""
-    greedy_rewards: np.ndarray | None = None
-    """(N, K) float32 reward the arg-max actions would have earned (``algo.baseline`` =
-    'self_critical'; None otherwise)."""
+    baseline_rewards: np.ndarray | None = None
+    """(N, K) float32 reward of the baseline's decodes of the same clips (the arg-max one or the
+    mean of further samples: ``algo.baseline`` = 'self_critical' / 'mean_of_samples'; None
+    otherwise)."""
     video: np.ndarray | None = None
     """(N, K) str video id of each clip (frames mode; None with features)."""
     frame_index: np.ndarray | None = None
@@ -103,7 +104,7 @@ class TorchChunk:
     dones: torch.Tensor
     last_value: torch.Tensor
     start_state: tuple[torch.Tensor, ...]
-    greedy_rewards: torch.Tensor
+    baseline_rewards: torch.Tensor
     """(N, K); zeros when the chunk has none."""
 
     @staticmethod
@@ -116,11 +117,11 @@ class TorchChunk:
         observations = chunk.obs if obs is None else obs
         if observations is None:
             raise ValueError("a frames mode chunk needs its decoded frames (obs=...)")
-        greedy = chunk.greedy_rewards
+        greedy = chunk.baseline_rewards
         kwargs: dict[str, object] = {
             "obs": t(observations),
             "start_state": tuple(t(a) for a in chunk.start_state),
-            "greedy_rewards": t(np.zeros_like(chunk.rewards) if greedy is None else greedy),
+            "baseline_rewards": t(np.zeros_like(chunk.rewards) if greedy is None else greedy),
         }
         for f in fields(TorchChunk):
             if f.name not in kwargs:

@@ -167,24 +167,26 @@ def reward_weighted_ce(
     return masked_mean(ce * weight.detach().unsqueeze(-1), mask)
 
 
-def self_critical_advantages(
-    rewards: torch.Tensor, greedy_rewards: torch.Tensor, dones: torch.Tensor, gamma: float
+def sample_baseline_advantages(
+    rewards: torch.Tensor, baseline_rewards: torch.Tensor, dones: torch.Tensor, gamma: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Self-critical advantages: the sampled return-to-go minus the greedy one, per clip (N, K).
+    """Sampled-baseline advantages: the sampled return-to-go minus the baseline decodes' one,
+    per clip (N, K).
 
     Args:
         rewards: (N, K) rewards of the sampled actions.
-        greedy_rewards: (N, K) rewards the arg-max actions earned on the same clips.
+        baseline_rewards: (N, K) rewards the baseline's decodes (the arg-max one, or the mean of
+            further samples) earned on the same clips.
         dones: (N, K) True where the video ended with that clip.
         gamma: discount over clips.
 
     Returns:
         advantages (N, K) and the sampled returns (N, K). Neither return is bootstrapped where a
-        chunk cuts a video (there is no value head to bootstrap the greedy one with): the unseen
+        chunk cuts a video (there is no value head to bootstrap the baseline with): the unseen
         tails of both episodes are left out of the difference. Chunks that cover whole videos
         give the exact Monte-Carlo advantage.
     """
     zero = torch.zeros(rewards.shape[0], dtype=rewards.dtype, device=rewards.device)
     sampled = discounted_returns(rewards, dones, zero, gamma)
-    greedy = discounted_returns(greedy_rewards.to(rewards.dtype), dones, zero, gamma)
-    return sampled - greedy, sampled
+    baseline = discounted_returns(baseline_rewards.to(rewards.dtype), dones, zero, gamma)
+    return sampled - baseline, sampled

@@ -5,8 +5,8 @@ several chunks; each chunk stores the memory at its start so a learner can repla
 per frame from the last stage's logits. Evaluation runs the greedy policy over given videos.
 
 In frames mode a chunk holds references to its clips' frames, not the frames (:mod:`.frames`);
-with ``algo.baseline = "self_critical"`` it also holds the greedy actions' rewards
-(:mod:`.self_critical`).
+with ``algo.baseline`` = 'self_critical' or 'mean_of_samples' it also holds the rewards other
+decodes of the same clips earned (:mod:`.reward_baseline`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from svtas_ray.config import TrainConfig
+from svtas_ray.config import SAMPLED_BASELINES, TrainConfig
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.models.interface import reset_state
 from svtas_ray.rl.batch import Chunk
 from svtas_ray.rl.frames import VideoPlans, clip_refs
 from svtas_ray.rl.policy import FrameCategorical, build_policy, load_numpy_weights, state_to_numpy
-from svtas_ray.rl.self_critical import GreedyRewards
+from svtas_ray.rl.reward_baseline import BaselineRewards
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,8 @@ class RolloutStats:
     sample_s: float
     episodes: list[dict[str, Any]] = field(default_factory=list)
     """Finished episodes: video, return and the scores of ``METRIC_NAMES``."""
-    greedy_reward_sum: float | None = None
-    """Reward the greedy actions earned on the same clips (self-critical baseline only)."""
+    baseline_reward_sum: float | None = None
+    """Reward the baseline's decodes earned on the same clips (sampled baselines only)."""
 
 
 class RolloutWorker:
@@ -75,10 +75,11 @@ class RolloutWorker:
         dataset = self.envs.envs[0].dataset
         self.plans = VideoPlans(dataset, cfg.clip)
         self.frames_mode = cfg.data.modality == "frames"
-        self.greedy: GreedyRewards | None = None
-        if cfg.algo.kind == "reinforce" and cfg.algo.baseline == "self_critical":
-            self.greedy = GreedyRewards(
-                cfg.reward, self.num_classes, dataset.background_ids, self.plans, n
+        self.baseline: BaselineRewards | None = None
+        if cfg.algo.kind == "reinforce" and cfg.algo.baseline in SAMPLED_BASELINES:
+            decodes = cfg.algo.baseline_samples if cfg.algo.baseline == "mean_of_samples" else 1
+            self.baseline = BaselineRewards(
+                cfg.reward, self.num_classes, dataset.background_ids, self.plans, n, decodes
             )
 
     def spec(self) -> tuple[int, tuple[int, ...]]:
@@ -110,7 +111,7 @@ class RolloutWorker:
         )
         videos = np.zeros((n, clips), dtype=object) if self.frames_mode else None
         frame_index = np.zeros((n, clips, length), np.int32) if self.frames_mode else None
-        greedy = np.zeros((n, clips), np.float32) if self.greedy is not None else None
+        baseline = np.zeros((n, clips), np.float32) if self.baseline is not None else None
         act = np.zeros((n, clips, length), np.int64)
         logp = np.zeros((n, clips, length), np.float32)
         rew = np.zeros((n, clips), np.float32)
@@ -133,8 +134,8 @@ class RolloutWorker:
             act[:, k] = actions.numpy()
             logp[:, k] = policy.log_prob(actions).numpy()
             val[:, k] = out.value.float().numpy()
-            if greedy is not None and self.greedy is not None:
-                greedy[:, k] = self.greedy(policy.greedy().numpy(), self.infos)
+            if baseline is not None and self.baseline is not None:
+                baseline[:, k] = self.baseline(self._decodes(policy), self.infos)
             self.obs, rew[:, k], done[:, k], _, self.infos = self.envs.step(act[:, k])
             for info in self.infos:
                 if "final_info" in info:
@@ -146,7 +147,7 @@ class RolloutWorker:
         mask = torch.from_numpy(mask_np)
         last_value = self.model(torch.from_numpy(self.obs), self.state, mask).value
         stats.reward_sum = float(rew.sum())
-        stats.greedy_reward_sum = None if greedy is None else float(greedy.sum())
+        stats.baseline_reward_sum = None if baseline is None else float(baseline.sum())
         stats.sample_s = time.perf_counter() - start
         chunk = Chunk(
             obs_buf,
@@ -159,11 +160,18 @@ class RolloutWorker:
             done,
             last_value.float().numpy(),
             start_state,
-            greedy_rewards=greedy,
+            baseline_rewards=baseline,
             video=None if videos is None else videos.astype(str),  # fixed-width: zero-copy
             frame_index=frame_index,
         )
         return chunk, stats
+
+    def _decodes(self, policy: FrameCategorical) -> np.ndarray:
+        """The baseline's decodes ``(S, N, L)`` of the clip ``policy`` describes."""
+        if self.cfg.algo.baseline == "self_critical":
+            return policy.greedy().numpy()[None]
+        draws = [policy.sample(self.generator) for _ in range(self.cfg.algo.baseline_samples)]
+        return torch.stack(draws).numpy()
 
     def evaluate(
         self,

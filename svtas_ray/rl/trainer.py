@@ -223,6 +223,7 @@ class Trainer:
                 )
                 validated = bool(self.val_videos) and (self.iteration % cfg.eval_every == 0 or last)
                 improved = self._validate(row) if validated else not self.val_videos
+                row["wall_s"] = time.perf_counter() - start  # validation included
                 self.log.log(row)  # the row first: a crash before the checkpoint redoes it
                 self.save(best=improved)
             except RayActorError as exc:
@@ -236,6 +237,7 @@ class Trainer:
             # The budget ran out while saving or logging an iteration that was not validated:
             # validate it now, so the run always ends with a model selected on validation.
             improved = self._validate(row)
+            row["wall_s"] = time.perf_counter() - start
             self.log.log(row)  # replaces the iteration's row, now with its val_ scores
             self.save(best=improved)
         return row
@@ -309,9 +311,9 @@ class Trainer:
             "worker_restarts": self.worker_restarts,
             "learner_restarts": getattr(self, "learner_restarts", 0),
         }
-        greedy = [s.greedy_reward_sum for s in stats if s.greedy_reward_sum is not None]
+        greedy = [s.baseline_reward_sum for s in stats if s.baseline_reward_sum is not None]
         if greedy:  # the self-critical baseline's reward, beside the sampled one
-            row["greedy_reward_mean"] = sum(greedy) / max(steps, 1)
+            row["baseline_reward_mean"] = sum(greedy) / max(steps, 1)
         for key in ("return", *METRIC_NAMES):
             values = [e[key] for e in episodes if key in e]
             if values:

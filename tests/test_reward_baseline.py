@@ -1,5 +1,5 @@
-"""The self-critical baseline of ``reinforce``: hand-made advantages, the worker's greedy rewards,
-and one training iteration on Ray."""
+"""The sampled baselines of ``reinforce`` (self-critical, mean of samples): hand-made advantages,
+the worker's baseline rewards, and one training iteration on Ray with each."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from svtas_ray.data.clips import ClipPlan
 from svtas_ray.rewards import potential
 from svtas_ray.rl import algorithms, losses
 from svtas_ray.rl.batch import TorchChunk
-from svtas_ray.rl.self_critical import GreedyRewards
+from svtas_ray.rl.reward_baseline import BaselineRewards
 
 __all__ = ["ray_cluster", "tiny_gtea"]
 
@@ -25,14 +25,14 @@ def test_advantage_is_sampled_minus_greedy_return_to_go() -> None:
     rewards = torch.tensor([[1.0, 0.0, 2.0]])
     greedy = torch.tensor([[0.5, 0.5, 1.0]])
     dones = torch.tensor([[False, True, False]])  # the video ends after clip 1; the chunk is cut
-    adv, ret = losses.self_critical_advantages(rewards, greedy, dones, gamma=0.5)
+    adv, ret = losses.sample_baseline_advantages(rewards, greedy, dones, gamma=0.5)
     # sampled: [1 + 0.5·0, 0, 2] (nothing after the done, no bootstrap at the cut)
     # greedy:  [0.5 + 0.5·0.5, 0.5, 1]
     torch.testing.assert_close(ret, torch.tensor([[1.0, 0.0, 2.0]]))
     torch.testing.assert_close(adv, torch.tensor([[0.25, -0.5, 1.0]]))
 
 
-def test_reinforce_targets_use_the_greedy_rewards() -> None:
+def test_reinforce_targets_use_the_baseline_rewards() -> None:
     n, k, length = 1, 3, 2
     chunk = TorchChunk(
         obs=torch.zeros(n, k, length, 1),
@@ -45,7 +45,7 @@ def test_reinforce_targets_use_the_greedy_rewards() -> None:
         dones=torch.tensor([[False, True, False]]),
         last_value=torch.tensor([9.0]),  # ignored: no bootstrap
         start_state=(),
-        greedy_rewards=torch.tensor([[0.5, 0.5, 1.0]]),
+        baseline_rewards=torch.tensor([[0.5, 0.5, 1.0]]),
     )
     algo = AlgoConfig(kind="reinforce", baseline="self_critical", gamma=0.5)
     tgt = algorithms.targets(chunk, dataclasses.replace(algo, normalize_advantages=False))
@@ -66,15 +66,30 @@ class _Plans:
         return ClipPlan(len(self.labels_), clip_len=2, sample_rate=2)
 
 
-def test_greedy_rewards_score_the_expanded_actions_like_the_env() -> None:
-    greedy = GreedyRewards(RewardConfig(kind="accuracy"), 3, (), _Plans(), 1)  # type: ignore[arg-type]
+def test_baseline_rewards_score_the_expanded_actions_like_the_env() -> None:
+    greedy = BaselineRewards(RewardConfig(kind="accuracy"), 3, (), _Plans(), 1)  # type: ignore[arg-type]
     info = {"video": "v", "clip_index": 0}
     # clip 0 covers raw frames 0..3: slot 0 -> frames 0, 1 (labels 0 0), slot 1 -> 2, 3 (1 1)
-    assert greedy(np.array([[0, 1]]), [info])[0] == 1.0
+    assert greedy(np.array([[[0, 1]]]), [info])[0] == 1.0
     # clip 1 covers raw frames 4, 5 (labels 1 2) with slot 0; slot 1 is padding
-    assert greedy(np.array([[2, 0]]), [{**info, "clip_index": 1}])[0] == 0.5
-    # a new video (clip 0) starts a fresh greedy episode
-    assert greedy(np.array([[1, 1]]), [info])[0] == 0.5
+    assert greedy(np.array([[[2, 0]]]), [{**info, "clip_index": 1}])[0] == 0.5
+    # a new video (clip 0) starts a fresh episode
+    assert greedy(np.array([[[1, 1]]]), [info])[0] == 0.5
+
+
+def test_mean_of_samples_is_the_mean_of_each_decodes_own_episode() -> None:
+    """Each decode keeps its own episode (a segmental reward depends on the decode's past)."""
+    cfg = RewardConfig(kind="segmental")
+    both = BaselineRewards(cfg, 3, (), _Plans(), 1, decodes=2)  # type: ignore[arg-type]
+    alone = [BaselineRewards(cfg, 3, (), _Plans(), 1) for _ in range(2)]  # type: ignore[arg-type]
+    decodes = [np.array([[[0, 1]], [[2, 2]]]), np.array([[[1, 0]], [[2, 0]]])]
+    for k, actions in enumerate(decodes):
+        info = [{"video": "v", "clip_index": k}]
+        single = [float(alone[s](actions[s : s + 1], info)[0]) for s in range(2)]
+        assert single[0] != single[1]
+        assert both(actions, info)[0] == pytest.approx(np.mean(single))
+    with pytest.raises(ValueError, match="expected 2 decodes"):
+        both(decodes[0][:1], [{"video": "v", "clip_index": 0}])
 
 
 def test_the_workers_greedy_return_is_the_greedy_evaluations_score(
@@ -91,20 +106,23 @@ def test_the_workers_greedy_return_is_the_greedy_evaluations_score(
     video = str(worker.infos[0]["video"])
     weights = {k: v.detach().numpy() for k, v in worker.model.state_dict().items()}
     chunk, stats = worker.sample(weights, 24)
-    assert chunk.greedy_rewards is not None and stats.greedy_reward_sum is not None
+    assert chunk.baseline_rewards is not None and stats.baseline_reward_sum is not None
     end = int(np.flatnonzero(chunk.dones[0])[0])  # row 0's first episode is `video`, whole
-    greedy_return = float(chunk.greedy_rewards[0, : end + 1].sum())
+    greedy_return = float(chunk.baseline_rewards[0, : end + 1].sum())
     (row,) = stream_videos(worker.model, cfg, "train", (video,))
     assert greedy_return == pytest.approx(potential(row["video_score"].metrics(), cfg.reward))
 
 
 @pytest.mark.ray
 @pytest.mark.usefixtures("ray_cluster")
-def test_one_self_critical_iteration_on_ray(tiny_gtea: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("baseline", ["self_critical", "mean_of_samples"])
+def test_one_sampled_baseline_iteration_on_ray(
+    tiny_gtea: Path, tmp_path: Path, baseline: str
+) -> None:
     from svtas_ray.rl.trainer import Trainer
 
-    cfg = tiny_config(tiny_gtea, tmp_path / "runs", "reinforce", baseline="self_critical")
+    cfg = tiny_config(tiny_gtea, tmp_path / "runs", "reinforce", baseline=baseline)
     with Trainer(cfg) as trainer:
         row = trainer.step()
     assert np.isfinite(row["loss_policy"]) and row["loss_value"] == 0.0
-    assert np.isfinite(row["greedy_reward_mean"])
+    assert np.isfinite(row["baseline_reward_mean"])
