@@ -284,6 +284,10 @@ class ModelConfig:
     labels are emitted when the clip has arrived, so no latency is added); memory of the past
     across clips as before. Needs an odd kernel_size; brt ignores it (its attention already spans
     the clip). Off: every frame sees only frames before it (lower latency, lower quality)."""
+    hold_gate: bool = False
+    """A learned hold/switch decision per frame (svtas_ray/models/hold_gate.py): the policy may
+    repeat its previous label instead of drawing a new one, and the Edit/F1 reward trains when
+    (the learned counterpart of the causal hold rule applied after training)."""
     brt_blocks: int = 2
     """brt: transformer blocks, each with its own memory tokens."""
     brt_heads: int = 4
@@ -574,6 +578,11 @@ class TrainConfig:
         _require(
             self.model.input == self.data.modality,
             f"model.input ({self.model.input!r}) must match data.modality ({self.data.modality!r})",
+        )
+        _require(
+            not (self.model.hold_gate and self.algo.baseline in SAMPLED_BASELINES),
+            f"model.hold_gate does not combine with algo.baseline={self.algo.baseline!r} (the "
+            "gate's decisions depend on each decode's own past labels); use baseline=value",
         )
 
     def env(

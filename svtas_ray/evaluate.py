@@ -44,7 +44,8 @@ COLOUR_BAR_VIDEOS = 8
 def stream_videos(
     model: Any, cfg: TrainConfig, part: Part, videos: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Stream each video clip by clip with the arg-max policy (memory carried, batch 1).
+    """Stream each video clip by clip with the greedy policy (memory carried, batch 1): the
+    arg-max per frame, or the hold gate's most likely label when the model has one.
 
     Returns per video its name, raw-frame ``prediction`` (T,), ``video_score`` and the class
     probabilities of its sampled frames ``probs`` (T_s, C) float16 (for post-processing).
@@ -52,6 +53,7 @@ def stream_videos(
     import torch
 
     from envs.video_segmentation import VideoSegmentationEnv
+    from svtas_ray.models.hold_gate import GateState, greedy_labels
 
     was_training = model.training
     model.eval()
@@ -61,14 +63,17 @@ def stream_videos(
         for _ in videos:
             obs, info = env.reset()
             state = model.initial_state(1, "cpu")
+            gate = GateState.initial((1,))
             done = False
             probs = []
             while not done:
                 valid = np.asarray(info["mask"], bool)
-                out = model(torch.from_numpy(obs)[None], state, torch.from_numpy(valid)[None])
+                mask = torch.from_numpy(valid)[None]
+                out = model(torch.from_numpy(obs)[None], state, mask)
                 state = out.state
                 probs.append(torch.softmax(out.final[0].float(), -1).numpy()[valid])
-                obs, _, done, _, info = env.step(out.final[0].argmax(-1).numpy())
+                labels, gate = greedy_labels(model.hold_gate, out.final, gate, mask)
+                obs, _, done, _, info = env.step(labels[0].numpy())
             episode = info["episode"]  # envs.video_segmentation.EpisodeResult
             rows.append(
                 {

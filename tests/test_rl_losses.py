@@ -12,8 +12,8 @@ from svtas_ray.rewards import clip_dice
 from svtas_ray.rl.losses import (
     dice_scale,
     discounted_returns,
-    entropy,
     gae,
+    masked_mean,
     pg_loss,
     ppo_policy_loss,
     reward_weighted_ce,
@@ -89,7 +89,8 @@ def test_policy_gradient_log_probs_and_entropy() -> None:
         -(math.log(0.75) + math.log(0.5))
     )
     h = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
-    assert float(entropy(logits, mask)) == pytest.approx((h + math.log(2)) / 2)
+    entropy = FrameCategorical(logits).entropy()
+    assert float(masked_mean(entropy, mask)) == pytest.approx((h + math.log(2)) / 2)
 
 
 @pytest.mark.parametrize(

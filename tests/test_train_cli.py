@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +40,20 @@ def test_train_on_a_missing_dataset_is_one_sentence(tmp_path: Path) -> None:
 @pytest.mark.ray
 @pytest.mark.usefixtures("ray_cluster")
 def test_train_then_eval_then_stream(
-    tiny_gtea: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_gtea: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="svtas_ray")
     cfg_path = tmp_path / "train.json"
     config_mod.save(tiny_config(tiny_gtea, tmp_path / "runs", "supervised"), cfg_path)
     assert run(["train", "--config", str(cfg_path), "--set", "iterations=1"]) == 0
     out = capsys.readouterr().out
     assert "test_best" in out
+    # one line per validation and the TensorBoard pointer (a bar only on a terminal)
+    assert "iteration 1: validation Acc" in caplog.text
+    assert "TensorBoard: tensorboard --logdir" in caplog.text
     run_dir = next((tmp_path / "runs" / "test").iterdir())
     ckpt = run_dir / "checkpoints" / "best.pt"
 

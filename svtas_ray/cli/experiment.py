@@ -104,6 +104,9 @@ def build_parser(exp: Experiment, description: str | None) -> argparse.ArgumentP
         help="continue an interrupted run: a run directory (--split N) or the all-splits "
         "folder printed by --split all",
     )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar; warnings and errors only"
+    )
     add_common_args(parser)
     return parser
 
@@ -127,7 +130,7 @@ def config_from_args(exp: Experiment, args: argparse.Namespace) -> TrainConfig:
 def _run(exp: Experiment, args: argparse.Namespace) -> int:
     if args.resume and args.split != "all":
         overrides = {**resource_overrides(args), **parse_overrides(TrainConfig, args.set)}
-        path, scores = resume_split(args.resume, overrides)
+        path, scores = resume_split(args.resume, overrides, progress=not args.quiet)
         _print_scores(path, scores)
         return 0
     cfg = config_from_args(exp, args)
@@ -138,7 +141,7 @@ def _run(exp: Experiment, args: argparse.Namespace) -> int:
         raise ConfigError(f"split {args.split} is not one of {exp.name}'s splits {exp.splits}")
     cfg = replace(cfg, name=f"{cfg.name}-split{args.split}")
     cfg = replace(cfg, data=replace(cfg.data, split=int(args.split)))
-    path, scores = run_split(cfg)
+    path, scores = run_split(cfg, progress=not args.quiet)
     _print_scores(path, scores)
     return 0
 

@@ -31,11 +31,17 @@ def run(
     argv: Sequence[str] | None = None,
     command: Command | None = None,
 ) -> int:
-    """Parse ``argv``, set up logging (``-v``/``--verbose``: debug), run ``command`` (default:
-    the ``func`` the chosen sub-command set) and return the exit code."""
+    """Parse ``argv``, set up logging (``-v``/``--verbose``: debug; ``-q``/``--quiet``: warnings
+    only), run ``command`` (default: the ``func`` the chosen sub-command set) and return the exit
+    code."""
     args = parser.parse_args(argv)
+    quiet = getattr(args, "quiet", False)
     logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        level=logging.DEBUG
+        if getattr(args, "verbose", False)
+        else logging.WARNING
+        if quiet
+        else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
     func: Command = command or args.func

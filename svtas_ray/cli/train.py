@@ -44,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(cfg)
     with trainer:
         print(f"run directory: {trainer.path}")
-        trainer.train()
+        trainer.train(progress=not args.quiet)
         results = trainer.finish()
     print(f"{'weights':<16}" + "".join(f"{m:>8}" for m in METRIC_NAMES))
     for name, scores in results.items():
@@ -118,20 +118,24 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
     from svtas_ray.data.clips import ClipPlan
     from svtas_ray.data.predictions import write_prediction
+    from svtas_ray.models.hold_gate import GateState, greedy_labels
 
     cfg, model, run, ds = _load_model(args.checkpoint, args.set)
     read, num_frames, close = _open_stream(args, cfg, model)
     plan = ClipPlan(num_frames, cfg.clip.clip_len, cfg.clip.sample_rate)
     state = model.initial_state(1, "cpu")
+    gate = GateState.initial((1,))
     slots = []
     for k in range(plan.num_clips):
         frames, mask = plan.frames(k)
         start = time.perf_counter()
         with torch.no_grad():
             clip = torch.from_numpy(np.ascontiguousarray(read(frames)))[None]
-            out = model(clip, state, torch.from_numpy(mask)[None])
+            valid = torch.from_numpy(mask)[None]
+            out = model(clip, state, valid)
+            chosen, gate = greedy_labels(model.hold_gate, out.final, gate, valid)
         state = out.state
-        labels = out.final[0].argmax(-1).numpy()
+        labels = chosen[0].numpy()
         latency = (time.perf_counter() - start) * 1000
         names = [ds.classes.names[int(i)] for i in labels[mask]]
         print(f"clip {k + 1}/{plan.num_clips} ({latency:.1f} ms): {' '.join(names)}")
@@ -189,6 +193,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run from its last checkpoint")
     p.add_argument("--iterations", type=int, help="total iterations (default: the config's)")
     p.add_argument("--time-budget", type=float, help="stop after this many seconds of training")
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar (shown on a terminal only); warnings and errors only",
+    )
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="greedy streaming evaluation of a checkpoint")

@@ -131,23 +131,26 @@ def check_dataset(exp: Experiment, cfg: TrainConfig) -> None:
 # --------------------------------------------------------------------------- running
 
 
-def run_split(cfg: TrainConfig) -> tuple[Path, dict[str, dict[str, float]]]:
-    """Train one split in this process; (run directory, test scores of best/last weights)."""
+def run_split(cfg: TrainConfig, progress: bool = True) -> tuple[Path, dict[str, dict[str, float]]]:
+    """Train one split in this process; (run directory, test scores of best/last weights).
+    ``progress``: a progress bar on a terminal."""
     from svtas_ray.rl.trainer import Trainer
 
     with Trainer(cfg) as trainer:
         print(f"run directory: {trainer.path}", flush=True)
-        trainer.train()
+        trainer.train(progress=progress)
         return trainer.path, trainer.finish()
 
 
-def resume_split(run_dir: str, overrides: Mapping[str, Any]) -> tuple[Path, dict[str, Any]]:
+def resume_split(
+    run_dir: str, overrides: Mapping[str, Any], progress: bool = True
+) -> tuple[Path, dict[str, Any]]:
     """Continue an interrupted run of one split from its last checkpoint."""
     from svtas_ray.rl.trainer import Trainer
 
     with Trainer.resume(run_dir, overrides) as trainer:
         print(f"resuming {trainer.path} at iteration {trainer.iteration}", flush=True)
-        trainer.train()
+        trainer.train(progress=progress)
         return trainer.path, trainer.finish()
 
 

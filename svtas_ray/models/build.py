@@ -9,6 +9,7 @@ from svtas_ray.errors import ConfigError
 from svtas_ray.models.asformer import ASFormer
 from svtas_ray.models.brt import BRTHead
 from svtas_ray.models.causal_tcn import CausalMSTCN
+from svtas_ray.models.hold_gate import HoldGate
 from svtas_ray.models.inputs import (
     TSMCNN,
     FeatureProjector,
@@ -30,9 +31,9 @@ def build_segmenter(
     if num_classes < 1:
         raise ConfigError(f"a segmenter needs at least one class, got {num_classes}")
     encoder = build_encoder(cfg, input_shape)
-    return StreamingSegmenter(
-        encoder, build_head(cfg, encoder.out_dim, num_classes), cfg.value_hidden
-    )
+    head = build_head(cfg, encoder.out_dim, num_classes)
+    gate = HoldGate() if cfg.hold_gate else None
+    return StreamingSegmenter(encoder, head, cfg.value_hidden, gate)
 
 
 def build_encoder(cfg: ModelConfig, input_shape: tuple[int, ...]) -> InputEncoder:

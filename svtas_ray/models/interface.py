@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from svtas_ray.models.hold_gate import HoldGate
+
 State = tuple[Tensor, ...]
 """A segmenter's memory between clips: tensors with the batch as dimension 0."""
 
@@ -197,11 +199,20 @@ class StreamingSegmenter(nn.Module):
     Clips: features ``(B, L, D)`` float, or frames ``(B, L, H, W, 3)`` uint8 (normalised inside).
     """
 
-    def __init__(self, encoder: InputEncoder, head: TemporalHead, value_hidden: int) -> None:
+    def __init__(
+        self,
+        encoder: InputEncoder,
+        head: TemporalHead,
+        value_hidden: int,
+        hold_gate: HoldGate | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
         self.value_head = ValueHead(head.feature_dim, value_hidden)
+        self.hold_gate: HoldGate | None = hold_gate
+        """The policy's learned hold/switch decision (:mod:`svtas_ray.models.hold_gate`), or
+        None. It reads the logits :meth:`forward` returns; the segmenter itself never calls it."""
         self._encoder_states = len(encoder.initial_state(1, torch.device("cpu")))
 
     @property

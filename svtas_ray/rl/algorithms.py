@@ -24,10 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from svtas_ray.config import SAMPLED_BASELINES, AlgoConfig, RewardConfig
+from svtas_ray.models.hold_gate import GateState, HoldGate
 from svtas_ray.models.interface import State, detach_state, reset_state
 from svtas_ray.rl import losses
 from svtas_ray.rl.batch import TorchChunk
-from svtas_ray.rl.policy import FrameCategorical
+from svtas_ray.rl.policy import log_prob_entropy
 
 RL_KINDS = ("ppo", "reinforce", "actor_critic")
 
@@ -87,6 +88,8 @@ class Replay:
     """(N, W)"""
     state: State
     """Memory after the window."""
+    gate: HoldGate | None = None
+    """The model's hold gate (``model.hold_gate``), whose decisions are part of the policy."""
 
 
 def replay(
@@ -112,7 +115,8 @@ def replay(
         if bptt and (i + 1) % bptt == 0:
             state = detach_state(state)
     logits = [torch.stack(stage, 1) for stage in zip(*per_stage, strict=True)]
-    return Replay(logits, torch.stack(values, 1).float(), state)
+    gate = getattr(model, "hold_gate", None)
+    return Replay(logits, torch.stack(values, 1).float(), state, gate)
 
 
 def supervised_terms(
@@ -145,10 +149,9 @@ def loss(
         case "supervised":
             total = aux
         case "ppo":
-            logp = FrameCategorical(logits).log_prob(chunk.actions[:, sl])
+            logp, ent = _action_terms(replayed, chunk, sl)
             policy, ps = losses.ppo_policy_loss(logp, chunk.logp[:, sl], adv, mask, algo.clip)
             value = F.mse_loss(replayed.values, ret)
-            ent = losses.entropy(logits, mask)
             total = policy + algo.vf_coef * value - algo.ent_coef * ent + aux
             stats.update(
                 policy=_f(policy),
@@ -158,9 +161,8 @@ def loss(
                 approx_kl=ps.approx_kl,
             )
         case "reinforce" | "actor_critic":
-            logp = FrameCategorical(logits).log_prob(chunk.actions[:, sl])
+            logp, ent = _action_terms(replayed, chunk, sl)
             policy = losses.pg_loss(logp, adv, mask)
-            ent = losses.entropy(logits, mask)
             use_value = algo.kind == "actor_critic" or algo.baseline == "value"
             value = F.mse_loss(replayed.values, ret) if use_value else torch.zeros(())
             total = policy + algo.vf_coef * value - algo.ent_coef * ent + aux
@@ -181,6 +183,19 @@ def loss(
             raise ValueError(f"unknown algo.kind {algo.kind!r}")
     stats["total"] = _f(total)
     return total, stats
+
+
+def _action_terms(
+    replayed: Replay, chunk: TorchChunk, sl: slice
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log π of the stored actions ``(N, W, L)`` and the mean entropy over valid frames."""
+    mask = chunk.masks[:, sl]
+    start = GateState.initial(mask.shape[:2], mask.device)
+    if chunk.gate_prev is not None and chunk.gate_run is not None:
+        start = GateState(chunk.gate_prev[:, sl], chunk.gate_run[:, sl].float())
+    logits = replayed.logits[-1].float()  # the policy is the last stage
+    logp, ent = log_prob_entropy(replayed.gate, logits, chunk.actions[:, sl], start, mask)
+    return logp, losses.masked_mean(ent, mask)
 
 
 def _f(x: torch.Tensor) -> float:

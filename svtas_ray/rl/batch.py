@@ -49,6 +49,11 @@ class Chunk:
     """(N, K) float32 reward of the baseline's decodes of the same clips (the arg-max one or the
     mean of further samples: ``algo.baseline`` = 'self_critical' / 'mean_of_samples'; None
     otherwise)."""
+    gate_prev: np.ndarray | None = None
+    """(N, K) int64 the hold gate's previous label at each clip's start (-1: none; with
+    ``model.hold_gate``, else None)."""
+    gate_run: np.ndarray | None = None
+    """(N, K) float32 the hold gate's run length at each clip's start (or None)."""
     video: np.ndarray | None = None
     """(N, K) str video id of each clip (frames mode; None with features)."""
     frame_index: np.ndarray | None = None
@@ -106,6 +111,10 @@ class TorchChunk:
     start_state: tuple[torch.Tensor, ...]
     baseline_rewards: torch.Tensor
     """(N, K); zeros when the chunk has none."""
+    gate_prev: torch.Tensor | None = None
+    """(N, K) or None (no hold gate)."""
+    gate_run: torch.Tensor | None = None
+    """(N, K) or None."""
 
     @staticmethod
     def of(chunk: Chunk, device: torch.device | str, obs: np.ndarray | None = None) -> TorchChunk:
@@ -122,6 +131,8 @@ class TorchChunk:
             "obs": t(observations),
             "start_state": tuple(t(a) for a in chunk.start_state),
             "baseline_rewards": t(np.zeros_like(chunk.rewards) if greedy is None else greedy),
+            "gate_prev": None if chunk.gate_prev is None else t(chunk.gate_prev),
+            "gate_run": None if chunk.gate_run is None else t(chunk.gate_run),
         }
         for f in fields(TorchChunk):
             if f.name not in kwargs:
@@ -134,6 +145,8 @@ class TorchChunk:
             value = getattr(self, f.name)
             if f.name == "start_state":
                 kwargs[f.name] = select_state(value, index)
+            elif value is None:
+                kwargs[f.name] = None
             else:
                 kwargs[f.name] = value.index_select(0, index)
         return TorchChunk(**kwargs)  # type: ignore[arg-type]

@@ -121,13 +121,6 @@ def pg_loss(logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) ->
     return -masked_mean(logp * advantages.unsqueeze(-1), mask)
 
 
-def entropy(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean per-frame entropy of the policy over valid frames."""
-    from svtas_ray.rl.policy import FrameCategorical
-
-    return masked_mean(FrameCategorical(logits).entropy(), mask)
-
-
 def dice_scale(
     logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, beta1: float, beta2: float
 ) -> torch.Tensor:

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from svtas_ray.models.hold_gate import GateState, HoldGate
 from svtas_ray.models.interface import State, StreamingSegmenter
 
 
@@ -49,6 +50,41 @@ class FrameCategorical:
     def greedy(self) -> torch.Tensor:
         """The arg-max class per frame ``(..., L)``."""
         return self.logits.argmax(-1)
+
+
+def sample_actions(
+    gate: HoldGate | None,
+    logits: torch.Tensor,
+    state: GateState,
+    mask: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, GateState]:
+    """Sampled actions ``(N, L)`` for a clip's logits ``(N, L, C)``, their log-probabilities
+    ``(N, L)`` and the gate state after the clip: per-frame categoricals, or with a
+    :class:`~svtas_ray.models.hold_gate.HoldGate` its hold/switch mixture (``state`` then
+    carries the previous labels; without a gate it passes through)."""
+    if gate is None:
+        policy = FrameCategorical(logits)
+        actions = policy.sample(generator)
+        return actions, policy.log_prob(actions), state
+    actions, after = gate.act(logits, state, mask, generator=generator)
+    logp, _ = gate.log_prob_entropy(logits, actions, state, mask)
+    return actions, logp, after
+
+
+def log_prob_entropy(
+    gate: HoldGate | None,
+    logits: torch.Tensor,
+    actions: torch.Tensor,
+    start: GateState,
+    mask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log π(actions) and the policy's entropy per frame ``(..., L)`` for logits
+    ``(..., L, C)``; ``start``: the gate state at each clip's start (ignored without a gate)."""
+    if gate is None:
+        policy = FrameCategorical(logits)
+        return policy.log_prob(actions), policy.entropy()
+    return gate.log_prob_entropy(logits, actions, start, mask)
 
 
 def build_policy(cfg: Any, num_classes: int, obs_shape: tuple[int, ...]) -> StreamingSegmenter:

@@ -21,10 +21,17 @@ import torch
 
 from svtas_ray.config import SAMPLED_BASELINES, TrainConfig
 from svtas_ray.metrics import METRIC_NAMES
+from svtas_ray.models.hold_gate import GateState
 from svtas_ray.models.interface import reset_state
 from svtas_ray.rl.batch import Chunk
 from svtas_ray.rl.frames import VideoPlans, clip_refs
-from svtas_ray.rl.policy import FrameCategorical, build_policy, load_numpy_weights, state_to_numpy
+from svtas_ray.rl.policy import (
+    FrameCategorical,
+    build_policy,
+    load_numpy_weights,
+    sample_actions,
+    state_to_numpy,
+)
 from svtas_ray.rl.reward_baseline import BaselineRewards
 
 log = logging.getLogger(__name__)
@@ -71,6 +78,7 @@ class RolloutWorker:
             seed=cfg.seed * 10_000 + index * 100 + stream * 1_000_003
         )
         self.state = self.model.initial_state(n, "cpu")
+        self.gate_state = GateState.initial((n,))  # the hold gate's memory (unused without one)
         self._node_id = ""
         dataset = self.envs.envs[0].dataset
         self.plans = VideoPlans(dataset, cfg.clip)
@@ -112,6 +120,9 @@ class RolloutWorker:
         videos = np.zeros((n, clips), dtype=object) if self.frames_mode else None
         frame_index = np.zeros((n, clips, length), np.int32) if self.frames_mode else None
         baseline = np.zeros((n, clips), np.float32) if self.baseline is not None else None
+        gate = self.model.hold_gate
+        gate_prev = np.zeros((n, clips), np.int64) if gate is not None else None
+        gate_run = np.zeros((n, clips), np.float32) if gate is not None else None
         act = np.zeros((n, clips, length), np.int64)
         logp = np.zeros((n, clips, length), np.float32)
         rew = np.zeros((n, clips), np.float32)
@@ -129,18 +140,22 @@ class RolloutWorker:
                 videos[:, k], frame_index[:, k] = clip_refs(self.plans, self.infos)
             mask = torch.from_numpy(msk[:, k])
             out = self.model(torch.from_numpy(self.obs), self.state, mask)
-            policy = FrameCategorical(out.final)
-            actions = policy.sample(self.generator)
+            if gate_prev is not None and gate_run is not None:
+                gate_prev[:, k], gate_run[:, k] = self.gate_state.prev, self.gate_state.run
+            actions, logp_k, self.gate_state = sample_actions(
+                gate, out.final, self.gate_state, mask, self.generator
+            )
             act[:, k] = actions.numpy()
-            logp[:, k] = policy.log_prob(actions).numpy()
+            logp[:, k] = logp_k.numpy()
             val[:, k] = out.value.float().numpy()
             if baseline is not None and self.baseline is not None:
-                baseline[:, k] = self.baseline(self._decodes(policy), self.infos)
+                baseline[:, k] = self.baseline(self._decodes(out.final), self.infos)
             self.obs, rew[:, k], done[:, k], _, self.infos = self.envs.step(act[:, k])
             for info in self.infos:
                 if "final_info" in info:
                     stats.episodes.append(episode_row(info["final_info"]))
             self.state = reset_state(out.state, torch.from_numpy(done[:, k]), fresh)
+            self.gate_state = self.gate_state.reset(torch.from_numpy(done[:, k]))
             stats.steps += n
             stats.frames += int(msk[:, k].sum())
         _, mask_np = self._labels_mask()
@@ -161,13 +176,16 @@ class RolloutWorker:
             last_value.float().numpy(),
             start_state,
             baseline_rewards=baseline,
+            gate_prev=gate_prev,
+            gate_run=gate_run,
             video=None if videos is None else videos.astype(str),  # fixed-width: zero-copy
             frame_index=frame_index,
         )
         return chunk, stats
 
-    def _decodes(self, policy: FrameCategorical) -> np.ndarray:
-        """The baseline's decodes ``(S, N, L)`` of the clip ``policy`` describes."""
+    def _decodes(self, logits: torch.Tensor) -> np.ndarray:
+        """The baseline's decodes ``(S, N, L)`` of a clip's logits ``(N, L, C)``."""
+        policy = FrameCategorical(logits)
         if self.cfg.algo.baseline == "self_critical":
             return policy.greedy().numpy()[None]
         draws = [policy.sample(self.generator) for _ in range(self.cfg.algo.baseline_samples)]

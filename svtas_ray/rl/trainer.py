@@ -38,6 +38,7 @@ from svtas_ray.evaluate import hold_stage, write_eval
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
 from svtas_ray.rl.learner import Learner, RowSpec
+from svtas_ray.rl.progress import TrainProgress, train_progress
 from svtas_ray.rl.ray_session import init_ray
 from svtas_ray.rl.rollout import RolloutStats, RolloutWorker
 from svtas_ray.rl.run_dir import RunLog, new_run_dir, resume_config, write_summary
@@ -204,12 +205,23 @@ class Trainer:
     # ------------------------------------------------------------------ loop
 
     def train(
-        self, iterations: int | None = None, time_budget_s: float | None = None
+        self,
+        iterations: int | None = None,
+        time_budget_s: float | None = None,
+        progress: bool = False,
     ) -> dict[str, Any]:
-        """Train until ``iterations`` in total (default cfg.iterations) or the time budget."""
+        """Train until ``iterations`` in total (default cfg.iterations) or the time budget;
+        ``progress``: a progress bar on a terminal (:mod:`.progress`)."""
         cfg = self.cfg
         target = cfg.iterations if iterations is None else iterations
         budget = cfg.time_budget_s if time_budget_s is None else time_budget_s
+        with train_progress(progress, self.iteration, target, budget) as bar:
+            row = self._train(target, budget, bar)
+        log.info("TensorBoard: tensorboard --logdir %s", self.path)
+        return row
+
+    def _train(self, target: int, budget: float, bar: TrainProgress) -> dict[str, Any]:
+        cfg = self.cfg
         start = time.perf_counter()
         row: dict[str, Any] = {}
         validated, failures = True, 0
@@ -226,6 +238,7 @@ class Trainer:
                 row["wall_s"] = time.perf_counter() - start  # validation included
                 self.log.log(row)  # the row first: a crash before the checkpoint redoes it
                 self.save(best=improved)
+                bar.update(row)
             except RayActorError as exc:
                 if not self._is_learner(exc):
                     raise
@@ -249,6 +262,14 @@ class Trainer:
         improved = selection_score(scores) > self.best_score
         if improved:
             self.best_score = selection_score(scores)
+        log.info(
+            "iteration %d: validation Acc %.1f Edit %.1f F1@50 %.1f%s",
+            self.iteration,
+            scores["acc"],
+            scores["edit"],
+            scores["f1@50"],
+            " (best so far)" if improved else "",
+        )
         return improved
 
     def step(self) -> dict[str, Any]:

@@ -1,0 +1,119 @@
+"""The learned hold/switch gate: its mixture policy (sampling agrees with its log-probabilities
+and entropy), greedy decoding, streaming across clips, and training it on Ray."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from trainer_helpers import ray_cluster, tiny_config, tiny_gtea
+
+from svtas_ray.config import override
+from svtas_ray.errors import ConfigError
+from svtas_ray.models.hold_gate import GateState, HoldGate, greedy_labels
+
+__all__ = ["ray_cluster", "tiny_gtea"]
+
+
+def open_gate(bias: float, run_weight: float = 0.0) -> HoldGate:
+    gate = HoldGate()
+    with torch.no_grad():
+        gate.linear.bias.fill_(bias)
+        gate.linear.weight.zero_()
+        gate.linear.weight[0, 2] = run_weight
+    return gate
+
+
+def test_sampling_follows_the_log_probabilities_of_the_mixture() -> None:
+    """Empirical frequencies of 2-frame label pairs match exp(sum of log π')."""
+    gate = open_gate(0.3, run_weight=-1.0)
+    logits = torch.log(torch.tensor([[[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]]]))  # (1, L=2, C=3)
+    start = GateState(torch.tensor([2]), torch.tensor([3.0]))
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    n = 20_000
+    generator = torch.Generator().manual_seed(0)
+    actions, _ = gate.act(
+        logits.expand(n, 2, 3), start_rows(start, n), mask.expand(n, 2), False, generator
+    )
+    pairs = list(itertools.product(range(3), repeat=2))
+    every = torch.tensor(pairs)  # (9, 2)
+    logp, entropy = gate.log_prob_entropy(
+        logits.expand(9, 2, 3), every, start_rows(start, 9), mask.expand(9, 2)
+    )
+    expected = logp.detach().sum(-1).exp()
+    assert float(expected.sum()) == pytest.approx(1.0, abs=1e-5)
+    counts = np.array([int(((actions == torch.tensor(p)).all(-1)).sum()) for p in pairs]) / n
+    np.testing.assert_allclose(counts, expected.numpy(), atol=0.012)
+    # frame 0's entropy is that of its explicit mixture h·onehot(2) + (1 - h)·p
+    h = float(torch.sigmoid(gate.hold_logit(logits[:, 0].softmax(-1), start)).detach())
+    mixed = (1 - h) * torch.tensor([0.2, 0.5, 0.3]) + h * torch.tensor([0.0, 0.0, 1.0])
+    assert float(entropy[0, 0].detach()) == pytest.approx(
+        float(-(mixed * mixed.log()).sum()), rel=1e-5
+    )
+
+
+def start_rows(state: GateState, n: int) -> GateState:
+    return GateState(state.prev.expand(n).clone(), state.run.expand(n).clone())
+
+
+def test_a_closed_gate_is_the_per_frame_policy_and_nothing_is_held_before_a_first_label() -> None:
+    logits = torch.randn(3, 5, 4)
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    closed = open_gate(-60.0)
+    actions = torch.randint(0, 4, (3, 5))
+    logp, _ = closed.log_prob_entropy(logits, actions, GateState.initial((3,)), mask)
+    plain = torch.log_softmax(logits, -1).gather(-1, actions[..., None])[..., 0]
+    torch.testing.assert_close(logp, plain)
+    always = open_gate(60.0)  # holds whenever it can: from the first label on
+    labels, state = greedy_labels(always, logits, GateState.initial((3,)), mask)
+    assert (labels == logits[:, :1].argmax(-1)).all()
+    assert state.run.tolist() == [5.0, 5.0, 5.0]
+    assert greedy_labels(None, logits, state, mask)[0].equal(logits.argmax(-1))
+
+
+def test_streaming_clip_by_clip_equals_one_pass_and_padding_changes_nothing() -> None:
+    torch.manual_seed(0)
+    gate = open_gate(0.0, run_weight=2.0)
+    logits = torch.randn(2, 8, 5)
+    mask = torch.ones(2, 8, dtype=torch.bool)
+    whole, end = greedy_labels(gate, logits, GateState.initial((2,)), mask)
+    first, mid = greedy_labels(gate, logits[:, :4], GateState.initial((2,)), mask[:, :4])
+    second, end2 = greedy_labels(gate, logits[:, 4:], mid, mask[:, 4:])
+    assert torch.cat([first, second], 1).equal(whole)
+    assert end.prev.equal(end2.prev) and end.run.equal(end2.run)
+    padded = torch.cat([logits[:, 4:6], torch.randn(2, 2, 5)], 1)
+    pad_mask = torch.tensor([[True, True, False, False]] * 2)
+    _, after_pad = greedy_labels(gate, padded, mid, pad_mask)
+    _, after_two = greedy_labels(gate, logits[:, 4:6], mid, mask[:, :2])
+    assert after_pad.prev.equal(after_two.prev) and after_pad.run.equal(after_two.run)
+
+
+def test_gate_with_a_sampled_baseline_is_refused(tiny_gtea: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_gtea, tmp_path, "reinforce")
+    with pytest.raises(ConfigError, match="hold_gate does not combine"):
+        override(cfg, {"model.hold_gate": True, "algo.baseline": "self_critical"})
+
+
+@pytest.mark.ray
+@pytest.mark.usefixtures("ray_cluster")
+def test_ppo_trains_the_gate_and_evaluation_decodes_with_it(
+    tiny_gtea: Path, tmp_path: Path
+) -> None:
+    from svtas_ray.models.checkpoint import load_segmenter
+    from svtas_ray.rl.trainer import Trainer
+
+    cfg = override(tiny_config(tiny_gtea, tmp_path / "runs", "ppo"), {"model.hold_gate": True})
+    with Trainer(cfg) as trainer:
+        row = trainer.step()
+        trainer.save(best=True)
+        results = trainer.finish()
+    assert math.isfinite(row["loss_policy"]) and math.isfinite(row["loss_entropy"])
+    model, saved, _ = load_segmenter(trainer.path / "checkpoints" / "last.pt")
+    assert saved.model.hold_gate and model.hold_gate is not None
+    fresh = HoldGate()
+    assert not torch.equal(model.hold_gate.linear.weight, fresh.linear.weight)  # it learned
+    assert 0.0 <= results["test_best"]["edit"] <= 100.0
