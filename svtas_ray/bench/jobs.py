@@ -42,7 +42,8 @@ def _median_seconds(fn: Callable[[Any], object], items: Sequence[Any]) -> float:
 def run_offline_job(
     job: Job, data: DataConfig, setting: Setting, clip_frames: int, out: Path
 ) -> list[dict[str, Any]]:
-    """Train one offline model; score it on whole videos and naively streamed, time both."""
+    """Train one offline model; score it on whole videos and naively streamed (clips of
+    ``clip_frames`` raw frames, as the streaming models see them), time both."""
     import torch
 
     from svtas_ray.config import OfflineTrainConfig
@@ -52,12 +53,15 @@ def run_offline_job(
     from svtas_ray.models.offline_training import train_offline
 
     torch.set_num_threads(1)
+    rate = setting.offline_sample_rate
+    slots = max(1, clip_frames // rate)  # sampled frames per naive-streaming clip
     cfg = OfflineTrainConfig(
         data=dataclasses.replace(data, split=job.split),
         model=job.head,  # type: ignore[arg-type]
         epochs=setting.offline_epochs,
+        sample_rate=setting.offline_sample_rate,
         seed=job.seed,
-        naive_clip_len=clip_frames,
+        naive_clip_len=slots,
     )
     folder = out / "jobs" / job.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,9 +69,10 @@ def run_offline_job(
     model, seconds = train_offline(cfg, folder, device)
     table = evaluate_offline(model, cfg, folder, device, naive=True, train_seconds=seconds)
     ds = Dataset.open(data.root, data.background, data.features_dir)
-    features, _ = read_video_features(ds, ds.split_videos(job.split, "test")[0], 1, data.alignment)
+    video = ds.split_videos(job.split, "test")[0]
+    features, _ = read_video_features(ds, video, rate, data.alignment)
     x = torch.from_numpy(features)[None]
-    clips = [x[:, s : s + clip_frames] for s in range(0, x.shape[1], clip_frames)]
+    clips = [x[:, s : s + slots] for s in range(0, x.shape[1], slots)]
     model.eval()
     with torch.no_grad():
         whole = _median_seconds(model, [x])
@@ -78,7 +83,7 @@ def run_offline_job(
         naive = str(rec["variant"]).startswith("naive")
         row = _row(job, "naive_stream" if naive else "offline", rec, seconds, params)
         row["latency_ms"] = 1000 * per_clip if naive else float("nan")
-        row["fps"] = clip_frames / per_clip if naive else x.shape[1] / whole
+        row["fps"] = slots * rate / per_clip if naive else x.shape[1] * rate / whole
         row["predictions"] = str(folder / "predictions" / str(rec["variant"]))
         rows.append(row)
     return rows

@@ -61,6 +61,9 @@ class Setting:
     """Wall-clock training budget of every streaming job (validation evaluations included)."""
     offline_epochs: int = 50
     """Epochs of the offline models (MS-TCN's GTEA protocol: 50)."""
+    offline_sample_rate: int = 1
+    """The offline models train and predict on every this-many-th frame (MS-TCN: 1 on GTEA, 2 on
+    50Salads; predictions are repeated back to every frame)."""
     val_videos: int = 2
     """Training videos held out for model selection of streaming jobs."""
     eval_every: int = 5

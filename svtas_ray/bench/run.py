@@ -64,15 +64,17 @@ def run_benchmark(
     table = format_table(summary)
     found = targets(summary)
     header = (
-        f"setting {setting.name}: {data.root}, splits {list(setting.splits)}, seeds "
+        f"setting {setting.name}: {Path(data.root).name}, splits {list(setting.splits)}, seeds "
         f"{list(setting.seeds)}, streaming budget {setting.budget_s:.0f} s per job, offline "
-        f"{setting.offline_epochs} epochs, clips {clip.clip_len}x{clip.sample_rate}; "
+        f"{setting.offline_epochs} epochs (sample rate {setting.offline_sample_rate}), clips "
+        f"{clip.clip_len}x{clip.sample_rate}; "
         f"{len(jobs)} jobs in {wall / 60:.1f} min"
     )
     (out / "table.md").write_text(f"{header}\n\n{markdown_table(table)}\n")
     (out / "targets.md").write_text(targets_markdown(found) + "\n")
     pngs = [plot_metrics(summary, out / "metrics.png")]
-    curves = plot_learning_curves(runs, out / "learning_curves.png", f"{setting.name}: {data.root}")
+    title = f"{setting.name}: {Path(data.root).name}"
+    curves = plot_learning_curves(runs, out / "learning_curves.png", title)
     pngs += [curves] if curves is not None else []
     pngs += plot_colour_bars(runs, data, out, colour_bar_videos)
     if publish is not None:

@@ -62,6 +62,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, nargs="+", help="override the setting's seeds")
     p.add_argument("--budget-s", type=float, help="streaming training budget per job, seconds")
     p.add_argument("--offline-epochs", type=int, help="epochs of the offline models")
+    p.add_argument(
+        "--offline-sample-rate",
+        type=int,
+        help="offline models see every N-th frame (default 1; long videos: the clip's rate)",
+    )
     p.add_argument("--algos", nargs="+", help="streaming objectives (default: the setting's)")
     p.add_argument("--heads", nargs="+", help="streaming heads (default: the setting's)")
     p.add_argument("--offline", nargs="*", help="offline models (default: the setting's)")
@@ -109,6 +114,7 @@ def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
         "seeds": tuple(args.seeds) if args.seeds else None,
         "budget_s": args.budget_s,
         "offline_epochs": args.offline_epochs,
+        "offline_sample_rate": args.offline_sample_rate,
         "algos": tuple(args.algos) if args.algos else None,
         "heads": tuple(args.heads) if args.heads else None,
         "offline": tuple(args.offline) if args.offline is not None else None,
