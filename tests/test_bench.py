@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -302,3 +303,14 @@ def test_a_trivial_job_scores_every_post_processing_variant(tmp_path: Path) -> N
     assert [r["head"] for r in rows] == ["raw", "hold", "ma", "ma+hold"]
     assert all(r["method"] == "ncm" and 0 <= r["acc"] <= 100 for r in rows)
     assert all(len(list(Path(r["predictions"]).glob("*.txt"))) == 1 for r in rows)
+
+
+def test_overrides_are_checked_against_each_jobs_own_objective() -> None:
+    from svtas_ray.bench.run import checked_clip
+    from svtas_ray.errors import ConfigError
+
+    reinforce = dataclasses.replace(SETTINGS["recipe"], algos=("reinforce",))
+    only_reinforce = {"algo.baseline": "mean_of_samples", "clip.clip_len": 32}
+    assert checked_clip(reinforce, only_reinforce).clip_len == 32
+    with pytest.raises(ConfigError, match=r"applies to algo\.kind='reinforce', not 'supervised'"):
+        checked_clip(SETTINGS["recipe"], only_reinforce)

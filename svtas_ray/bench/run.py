@@ -22,10 +22,20 @@ from svtas_ray.bench.report import (
     targets,
     targets_markdown,
 )
-from svtas_ray.config import DataConfig, TrainConfig, override
+from svtas_ray.config import AlgoConfig, ClipConfig, DataConfig, TrainConfig, override
 from svtas_ray.results import markdown_table, write_table
 
 log = logging.getLogger(__name__)
+
+
+def checked_clip(setting: Setting, overrides: Mapping[str, Any]) -> ClipConfig:
+    """The streaming protocol's clips, after checking ``overrides`` against every streaming job's
+    config before any job starts (each with its own ``algo.kind``, as the jobs will apply them)."""
+    configs = [
+        override(TrainConfig(algo=AlgoConfig(kind=kind)), overrides)  # type: ignore[arg-type]
+        for kind in setting.algos or ("ppo",)
+    ]
+    return configs[0].clip
 
 
 def run_benchmark(
@@ -47,7 +57,7 @@ def run_benchmark(
     """
     out = out.resolve()
     overrides = dict(overrides or {})
-    clip = override(TrainConfig(), overrides).clip  # also checks them before any job
+    clip = checked_clip(setting, overrides)
     jobs = plan_jobs(setting)
     log.info("%d jobs on %s (%s), output in %s", len(jobs), data.root, setting.name, out)
     t0 = time.perf_counter()
