@@ -1,5 +1,6 @@
 """The offline-vs-streaming benchmark's report: summary over splits and seeds, the text table,
-issue 8's three targets with their distances, and the plots (svtas_ray/bench.py runs the jobs)."""
+the targets (naive-streaming collapse, RL vs supervised, trivial baselines, offline gap) with
+their distances, and the plots (:mod:`svtas_ray.bench.jobs` runs the jobs)."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def format_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def targets(summary: pd.DataFrame) -> list[dict[str, Any]]:
-    """The issue's three targets, measured on ``summary``: what, value, goal, holds.
+    """The benchmark's targets, measured on ``summary``: what, value, goal, holds.
 
     Skips a target whose rows are missing (e.g. a run without offline models).
     """
@@ -72,13 +73,13 @@ def targets(summary: pd.DataFrame) -> list[dict[str, Any]]:
             for key in ("acc", "f1@50"):
                 drop = off[key] - naive[key]
                 found.append(
-                    {
-                        "target": f"naive streaming {model} collapses ({key} offline - naive)",
-                        "measured": f"{off[key]:.1f} -> {naive[key]:.1f} (drop {drop:.1f})",
-                        "goal": "a large drop (GTEA in the literature: Acc 79 -> 44)",
-                        "distance": drop,
-                        "holds": bool(drop >= 10),
-                    }
+                    _target(
+                        f"naive streaming {model} collapses ({key} offline - naive)",
+                        f"{off[key]:.1f} -> {naive[key]:.1f} (drop {drop:.1f})",
+                        "a large drop (GTEA in the literature: Acc 79 -> 44)",
+                        drop,
+                        bool(drop >= 10),
+                    )
                 )
     stream = summary[summary["method"].isin(ALGOS)]
     rl = stream[stream["method"].isin(RL_ALGOS)]
@@ -89,14 +90,14 @@ def targets(summary: pd.DataFrame) -> list[dict[str, Any]]:
         for key in ("edit", "f1@50"):
             gain = best_rl[key] - ref[key]
             found.append(
-                {
-                    "target": f"best RL row beats supervised on {key}",
-                    "measured": f"{best_rl['method']}/{best_rl['head']} {best_rl[key]:.1f} vs "
+                _target(
+                    f"best RL row beats supervised on {key}",
+                    f"{best_rl['method']}/{best_rl['head']} {best_rl[key]:.1f} vs "
                     f"supervised/{ref['head']} {ref[key]:.1f} ({gain:+.1f})",
-                    "goal": ">= +3",
-                    "distance": gain - 3,
-                    "holds": bool(gain >= 3),
-                }
+                    ">= +3",
+                    gain - 3,
+                    bool(gain >= 3),
+                )
             )
     trivial = summary[summary["method"].isin(TRIVIAL)]
     if len(trivial) and len(stream):
@@ -105,14 +106,14 @@ def targets(summary: pd.DataFrame) -> list[dict[str, Any]]:
             base = trivial.loc[trivial[key].idxmax()]
             gain = best[key] - base[key]
             found.append(
-                {
-                    "target": f"best streaming row beats the best trivial baseline on {key}",
-                    "measured": f"{best['method']}/{best['head']} {best[key]:.1f} vs "
+                _target(
+                    f"best streaming row beats the best trivial baseline on {key}",
+                    f"{best['method']}/{best['head']} {best[key]:.1f} vs "
                     f"{base['method']}/{base['head']} {base[key]:.1f} ({gain:+.1f})",
-                    "goal": f"> +{margin:.0f}",
-                    "distance": gain - margin,
-                    "holds": bool(gain > margin),
-                }
+                    f"> +{margin:.0f}",
+                    gain - margin,
+                    bool(gain > margin),
+                )
             )
     off = by.get(("offline", "mstcn"))
     if off is not None and len(stream):
@@ -120,16 +121,27 @@ def targets(summary: pd.DataFrame) -> list[dict[str, Any]]:
             best = stream.loc[stream[key].idxmax()]
             gap = off[key] - best[key]
             found.append(
-                {
-                    "target": f"best streaming row within 5 of offline MS-TCN on {key}",
-                    "measured": f"{best['method']}/{best['head']} {best[key]:.1f} vs "
+                _target(
+                    f"best streaming row within 5 of offline MS-TCN on {key}",
+                    f"{best['method']}/{best['head']} {best[key]:.1f} vs "
                     f"offline MS-TCN {off[key]:.1f} (gap {gap:.1f})",
-                    "goal": "gap <= 5",
-                    "distance": gap - 5,
-                    "holds": bool(gap <= 5),
-                }
+                    "gap <= 5",
+                    gap - 5,
+                    bool(gap <= 5),
+                )
             )
     return found
+
+
+def _target(target: str, measured: str, goal: str, distance: float, holds: bool) -> dict[str, Any]:
+    """One row of ``targets.md``: what, the measured values, the goal, how far, whether it holds."""
+    return {
+        "target": target,
+        "measured": measured,
+        "goal": goal,
+        "distance": distance,
+        "holds": bool(holds),
+    }
 
 
 def targets_markdown(found: Sequence[dict[str, Any]]) -> str:
