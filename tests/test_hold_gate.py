@@ -92,6 +92,66 @@ def test_streaming_clip_by_clip_equals_one_pass_and_padding_changes_nothing() ->
     assert after_pad.prev.equal(after_two.prev) and after_pad.run.equal(after_two.run)
 
 
+def test_states_along_a_clip_equal_stepping_slot_by_slot() -> None:
+    """The learner's vectorised replay of the gate's memory equals the acting loop's, with
+    padding anywhere and runs carried in from the previous clip."""
+    generator = torch.Generator().manual_seed(3)
+    actions = torch.randint(0, 3, (64, 9), generator=generator)
+    mask = torch.rand(64, 9, generator=generator) < 0.8
+    start = GateState(
+        torch.randint(-1, 3, (64,), generator=generator),
+        torch.randint(0, 5, (64,), generator=generator).float(),
+    )
+    start = GateState(start.prev, torch.where(start.prev >= 0, start.run, 0.0))
+    before, end = start.along(actions, mask)
+    state = start
+    for t in range(9):
+        assert before.prev[:, t].equal(state.prev) and before.run[:, t].equal(state.run)
+        state = state.step(actions[:, t], mask[:, t])
+    assert end.prev.equal(state.prev) and end.run.equal(state.run)
+
+
+def test_greedy_decoding_takes_the_most_likely_label_of_the_mixture_at_every_frame() -> None:
+    """Given the greedy prefix, no other label at a frame has a higher π' (the acting loop and
+    the learner's log-probabilities evaluate the same gate)."""
+    generator = torch.Generator().manual_seed(1)
+    gate = open_gate(0.5, run_weight=1.5)
+    with torch.no_grad():
+        gate.linear.weight[0, 1] = 2.0
+    logits = torch.randn(1, 12, 4, generator=generator)
+    mask = torch.ones(1, 12, dtype=torch.bool)
+    start = GateState(torch.tensor([1]), torch.tensor([2.0]))
+    labels, _ = greedy_labels(gate, logits, start, mask)
+    assert (labels != logits.argmax(-1)).any()  # the gate held somewhere
+    for t in range(12):
+        candidates = labels.repeat(4, 1)
+        candidates[:, t] = torch.arange(4)
+        logp, _ = gate.log_prob_entropy(
+            logits.expand(4, -1, -1), candidates, start_rows(start, 4), mask.expand(4, -1)
+        )
+        assert int(logp[:, t].argmax()) == int(labels[0, t])
+
+
+def test_the_gates_cross_entropy_calibrates_the_hold_probability_and_trains_only_the_gate() -> None:
+    """Labels that repeat the emitted label 3 times out of 4 drive h towards 0.75."""
+    gate = HoldGate()
+    logits = torch.zeros(2, 16, 3, requires_grad=True)
+    actions = torch.zeros(2, 16, dtype=torch.long)
+    labels = torch.zeros(2, 16, dtype=torch.long)
+    labels[:, 3::4] = 1  # every 4th true label differs from the emitted one
+    mask = torch.ones(2, 16, dtype=torch.bool)
+    start = GateState(torch.zeros(2, dtype=torch.long), torch.ones(2))
+    optimizer = torch.optim.Adam(gate.parameters(), lr=0.1)
+    for _ in range(200):
+        optimizer.zero_grad()
+        gate.hold_ce(logits, actions, start, mask, labels).backward()
+        optimizer.step()
+    before, _ = start.along(actions, mask)
+    h = torch.sigmoid(gate.hold_logit(torch.softmax(logits, -1), before)).detach()
+    assert float(h.mean()) == pytest.approx(0.75, abs=0.03)
+    assert logits.grad is None or not logits.grad.any()
+
+
 def test_gate_with_a_sampled_baseline_is_refused(tiny_gtea: Path, tmp_path: Path) -> None:
     cfg = tiny_config(tiny_gtea, tmp_path, "reinforce")
     with pytest.raises(ConfigError, match="hold_gate does not combine"):
@@ -112,6 +172,7 @@ def test_ppo_trains_the_gate_and_evaluation_decodes_with_it(
         trainer.save(best=True)
         results = trainer.finish()
     assert math.isfinite(row["loss_policy"]) and math.isfinite(row["loss_entropy"])
+    assert math.isfinite(row["loss_gate_ce"])
     model, saved, _ = load_segmenter(trainer.path / "checkpoints" / "last.pt")
     assert saved.model.hold_gate and model.hold_gate is not None
     fresh = HoldGate()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -60,6 +61,29 @@ class GateState:
         """After emitting ``action`` at slots where ``valid`` (padding changes nothing)."""
         run = torch.where(action == self.prev, self.run + 1, torch.ones_like(self.run))
         return GateState(torch.where(valid, action, self.prev), torch.where(valid, run, self.run))
+
+    def along(self, actions: Tensor, mask: Tensor) -> tuple[GateState, GateState]:
+        """The states before every slot ``(..., L)`` of a clip whose emitted ``actions (..., L)``
+        are known, and the state after the clip; the same as :meth:`step` slot by slot, in a
+        few vectorised ops (the learner replays whole windows at once)."""
+        length = actions.shape[-1]
+        idx = torch.arange(length, device=actions.device).expand_as(actions)
+        none = torch.full_like(idx, -1)
+        last_valid = torch.where(mask, idx, none).cummax(-1).values  # last valid slot <= t
+        prev_after = torch.where(
+            last_valid >= 0,
+            actions.gather(-1, last_valid.clamp_min(0)),
+            self.prev.unsqueeze(-1).expand_as(actions),
+        )
+        prev_before = torch.cat([self.prev.unsqueeze(-1), prev_after[..., :-1]], -1)
+        starts = mask & (actions != prev_before)  # a new run begins here
+        run_start = torch.where(starts, idx, none).cummax(-1).values
+        valid_upto = mask.to(torch.float32).cumsum(-1)  # valid slots in [0, t]
+        since_start = valid_upto - valid_upto.gather(-1, run_start.clamp_min(0)) + 1
+        run_after = torch.where(run_start >= 0, since_start, self.run.unsqueeze(-1) + valid_upto)
+        run_before = torch.cat([self.run.unsqueeze(-1), run_after[..., :-1]], -1)
+        end = GateState(prev_after[..., -1], run_after[..., -1])
+        return GateState(prev_before, run_before), end
 
 
 class HoldGate(nn.Module):
@@ -101,28 +125,54 @@ class HoldGate(nn.Module):
         """Labels ``(..., L)`` for a clip's logits ``(..., L, C)`` and the state after it.
 
         ``greedy``: the most likely label of π' per frame; otherwise a draw from π'.
+        The loop over frames runs in numpy on precomputed per-frame quantities (a torch loop of
+        tiny ops cost ~20 ms per 64-frame clip); it evaluates :meth:`hold_logit`'s features and
+        weights, which the tests pin against :meth:`log_prob_entropy`.
         """
-        probs = torch.softmax(logits.float(), -1)
-        if greedy:
-            switch_to = probs.argmax(-1)
-        else:
-            flat = probs.reshape(-1, probs.shape[-1])
-            switch_to = torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
-        actions = []
-        for t in range(logits.shape[-2]):
-            p = probs[..., t, :]
-            h = torch.sigmoid(self.hold_logit(p, state))
+        with torch.no_grad():
+            probs = torch.softmax(logits.float(), -1)
             if greedy:
-                p_prev = p.gather(-1, state.prev.clamp_min(0).unsqueeze(-1)).squeeze(-1)
-                hold = h + (1 - h) * p_prev >= (1 - h) * p.amax(-1)
+                switch_to = probs.argmax(-1)
+                draws = torch.zeros(probs.shape[:-1])
             else:
-                u = torch.rand(h.shape, generator=generator, device=h.device)
-                hold = u < h
-            hold = hold & (state.prev >= 0)
-            action = torch.where(hold, state.prev, switch_to[..., t])
-            actions.append(action)
-            state = state.step(action, mask[..., t])
-        return torch.stack(actions, -1), state
+                flat = probs.reshape(-1, probs.shape[-1])
+                switch_to = torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+                draws = torch.rand(probs.shape[:-1], generator=generator, device=probs.device)
+            w = self.linear.weight[0].double().cpu().numpy()
+            bias = float(self.linear.bias[0])
+        batch, (length, classes) = probs.shape[:-2], probs.shape[-2:]
+        p = probs.reshape(-1, length, classes).cpu().numpy()
+        top = p.argmax(-1)
+        to = switch_to.reshape(-1, length).cpu().numpy()
+        u = draws.reshape(-1, length).cpu().numpy()
+        valid = mask.reshape(-1, length).cpu().numpy()
+        static = w[0] * p.max(-1) + bias  # (M, L): the part that does not depend on the past
+        prev = state.prev.reshape(-1).cpu().numpy().copy()
+        run = state.run.reshape(-1).cpu().numpy().astype(np.float64)
+        rows = np.arange(len(prev))
+        actions = np.empty_like(top)
+        for t in range(length):
+            p_prev = p[rows, t, np.maximum(prev, 0)]
+            logit = (
+                static[:, t]
+                + w[1] * p_prev
+                + w[2] * np.log1p(run) / math.log1p(RUN_SCALE)
+                + w[3] * (top[:, t] == prev)
+            )
+            h = 1.0 / (1.0 + np.exp(-np.clip(logit, -60.0, 60.0)))
+            # greedy: hold when π'(previous label) is the largest; else a draw with prob h
+            hold = (h + (1 - h) * p_prev >= (1 - h) * p[:, t].max(-1)) if greedy else u[:, t] < h
+            action = np.where(hold & (prev >= 0), prev, to[:, t])
+            actions[:, t] = action
+            ok = valid[:, t]
+            run = np.where(ok, np.where(action == prev, run + 1, 1.0), run)
+            prev = np.where(ok, action, prev)
+        device = logits.device
+        after = GateState(
+            torch.from_numpy(prev).view(batch).to(device),
+            torch.from_numpy(run.astype(np.float32)).view(batch).to(device),
+        )
+        return torch.from_numpy(actions).view(*batch, length).to(device), after
 
     def log_prob_entropy(
         self, logits: Tensor, actions: Tensor, start: GateState, mask: Tensor
@@ -132,23 +182,31 @@ class HoldGate(nn.Module):
         (the gate's later inputs follow from the actions)."""
         logp_class = torch.log_softmax(logits.float(), -1)
         probs = logp_class.exp()
-        state = start
-        logps, entropies = [], []
-        for t in range(logits.shape[-2]):
-            a = actions[..., t].clamp_min(0)
-            logit = self.hold_logit(probs[..., t, :], state)
-            log_h = nn.functional.logsigmoid(logit)
-            log_switch = nn.functional.logsigmoid(-logit)
-            switch = log_switch + logp_class[..., t, :].gather(-1, a.unsqueeze(-1)).squeeze(-1)
-            held = torch.where(a == state.prev, log_h, torch.full_like(log_h, -math.inf))
-            logps.append(torch.logaddexp(switch, held))
-            h = log_h.exp().unsqueeze(-1)
-            onehot = nn.functional.one_hot(state.prev.clamp_min(0), probs.shape[-1]).float()
-            mixed = (1 - h) * probs[..., t, :] + h * onehot
-            entropies.append(-(mixed * mixed.clamp_min(1e-12).log()).sum(-1))
-            state = state.step(actions[..., t], mask[..., t])
-        return torch.stack(logps, -1), torch.stack(entropies, -1)
+        before, _ = start.along(actions, mask)
+        a = actions.clamp_min(0)
+        logit = self.hold_logit(probs, before)
+        log_h = nn.functional.logsigmoid(logit)
+        switch = nn.functional.logsigmoid(-logit) + logp_class.gather(-1, a.unsqueeze(-1))[..., 0]
+        held = torch.where(a == before.prev, log_h, torch.full_like(log_h, -math.inf))
+        h = log_h.exp().unsqueeze(-1)
+        onehot = nn.functional.one_hot(before.prev.clamp_min(0), probs.shape[-1]).float()
+        mixed = (1 - h) * probs + h * onehot
+        entropy = -(mixed * mixed.clamp_min(1e-12).log()).sum(-1)
+        return torch.logaddexp(switch, held), entropy
 
+
+    def hold_ce(
+        self, logits: Tensor, actions: Tensor, start: GateState, mask: Tensor, labels: Tensor
+    ) -> Tensor:
+        """Mean binary cross-entropy of the hold probability against whether the true label
+        ``labels (..., L)`` repeats the previously emitted label, over valid frames that have
+        one (the gate's supervised term; its features are detached, so only the gate learns)."""
+        before, _ = start.along(actions, mask)
+        logit = self.hold_logit(torch.softmax(logits.float(), -1), before)
+        target = (labels == before.prev).float()
+        used = (mask & (before.prev >= 0)).float()
+        bce = nn.functional.binary_cross_entropy_with_logits(logit, target, reduction="none")
+        return (bce * used).sum() / used.sum().clamp_min(1.0)
 
 def greedy_labels(
     gate: HoldGate | None, logits: Tensor, state: GateState, mask: Tensor

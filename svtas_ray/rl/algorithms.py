@@ -144,6 +144,12 @@ def loss(
     ce, smooth = supervised_terms(replayed.logits, labels, mask)
     aux = algo.ce_coef * ce + algo.smooth_coef * smooth
     stats = {"ce": _f(ce), "smooth": _f(smooth)}
+    if replayed.gate is not None and algo.gate_ce_coef > 0:
+        gate_ce = replayed.gate.hold_ce(
+            logits, chunk.actions[:, sl], _gate_start(chunk, sl), mask, labels
+        )
+        aux = aux + algo.gate_ce_coef * gate_ce
+        stats["gate_ce"] = _f(gate_ce)
     adv, ret = tgt.advantages[:, sl], tgt.returns[:, sl]
     match algo.kind:
         case "supervised":
@@ -190,12 +196,18 @@ def _action_terms(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """log π of the stored actions ``(N, W, L)`` and the mean entropy over valid frames."""
     mask = chunk.masks[:, sl]
-    start = GateState.initial(mask.shape[:2], mask.device)
-    if chunk.gate_prev is not None and chunk.gate_run is not None:
-        start = GateState(chunk.gate_prev[:, sl], chunk.gate_run[:, sl].float())
     logits = replayed.logits[-1].float()  # the policy is the last stage
+    start = _gate_start(chunk, sl)
     logp, ent = log_prob_entropy(replayed.gate, logits, chunk.actions[:, sl], start, mask)
     return logp, losses.masked_mean(ent, mask)
+
+
+def _gate_start(chunk: TorchChunk, sl: slice) -> GateState:
+    """The hold gate's state at the start of each clip of ``sl`` ``(N, W)`` (as acted)."""
+    if chunk.gate_prev is not None and chunk.gate_run is not None:
+        return GateState(chunk.gate_prev[:, sl], chunk.gate_run[:, sl].float())
+    mask = chunk.masks[:, sl]
+    return GateState.initial(mask.shape[:2], mask.device)
 
 
 def _f(x: torch.Tensor) -> float:
