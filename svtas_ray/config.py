@@ -470,6 +470,11 @@ class AlgoConfig:
     """K consecutive clips per trajectory chunk a rollout worker returns per env."""
     bptt: int = 0
     """Truncated BPTT: detach the memory every this many clips when replaying a chunk (0: never)."""
+    staleness: int = 0
+    """Asynchronous sampling: rollouts kept in flight while the learners update, so each update
+    learns from chunks sampled with weights up to this many updates old (0: the synchronous loop,
+    sample then learn). PPO corrects for the lag with its clipped ratio against the stored
+    behaviour log-probabilities; the other kinds use the stale chunks as they are."""
 
     def __post_init__(self) -> None:
         _require(self.lr > 0, f"algo.lr must be > 0, got {self.lr}")
@@ -487,6 +492,7 @@ class AlgoConfig:
             _require(value >= 0, f"algo.{name} must be >= 0, got {value}")
         _require(self.chunk_clips >= 1, f"algo.chunk_clips must be >= 1, got {self.chunk_clips}")
         _require(self.bptt >= 0, f"algo.bptt must be >= 0, got {self.bptt}")
+        _require(self.staleness >= 0, f"algo.staleness must be >= 0, got {self.staleness}")
         _require(
             self.baseline not in SAMPLED_BASELINES or self.kind == "reinforce",
             f"algo.baseline={self.baseline!r} applies to algo.kind='reinforce', not {self.kind!r}",

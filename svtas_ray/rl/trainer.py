@@ -2,7 +2,11 @@
 
 One iteration: the learners' weights go out once through the object store (a ref, never pulled
 into the driver); every worker returns a trajectory chunk ref (handed to the learners as is) and
-small stats (pulled); the learners update on their shard of the chunk refs.
+small stats (pulled); the learners update on their shard of the chunk refs. With
+``algo.staleness = k > 0`` the workers are kept ``k`` samplings ahead: the next chunks are
+requested, with the weights of the moment, before the learners start updating, so sampling and
+learning overlap and each update learns from chunks at most ``k`` updates old (``k = 0`` is the
+synchronous loop).
 
 Faults: a rollout worker that dies is recreated (with a fresh random stream) and the iteration
 completes with the other workers' chunks, or samples again when it was the only one; a worker
@@ -21,7 +25,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,6 +70,16 @@ def split_videos(cfg: TrainConfig) -> tuple[list[str], list[str], list[str]]:
     return [v for v in train if v not in val], val, test
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """One request for a chunk from every worker, in flight until the learners take it."""
+
+    version: int
+    """Updates the weights it was sampled with had seen (the trainer's iteration then)."""
+    calls: list[tuple[Any, Any, Any]]
+    """Per worker: (actor, chunk ref, stats ref)."""
+
+
 def selection_score(scores: dict[str, float]) -> float:
     """Model selection on validation: the mean of Acc, Edit and F1@{10,25,50}."""
     return float(np.mean([scores[k] for k in METRIC_NAMES]))
@@ -91,6 +107,7 @@ class Trainer:
         self.normalization = self._feature_stats()
         self.learners: list[Any] = self._make_learners()
         self.learner_restarts = 0
+        self.in_flight: deque[Sampling] = deque()  # samplings requested, oldest first
         self.log = RunLog(self.path)
         if resume:
             self._restore(self.path / "checkpoints" / "last.pt")
@@ -156,6 +173,7 @@ class Trainer:
         log.warning("a learner died (%s); recreating the learners", type(exc).__name__)
         for actor in self.learners:
             ray.kill(actor)
+        self.in_flight.clear()  # their weights came from the dead learners
         self.learners = self._make_learners()
         self.learner_restarts += 1
         last = self.path / "checkpoints" / "last.pt"
@@ -273,10 +291,15 @@ class Trainer:
         return improved
 
     def step(self) -> dict[str, Any]:
-        """One iteration: sample on every worker, update every learner; the metrics row."""
+        """One iteration: take every worker's next chunk (requesting the following ones first
+        when ``algo.staleness`` allows), update every learner; the metrics row."""
         t0 = time.perf_counter()
-        weights = self.learners[0].weights.remote()
-        chunks, stats = self._sample(weights)
+        if not self.in_flight:
+            self._request()
+        sampling = self.in_flight.popleft()
+        while len(self.in_flight) < self.cfg.algo.staleness:
+            self._request()  # sampled while the learners update, with the current weights
+        chunks, stats = self._collect(sampling)
         t1 = time.perf_counter()
         plan = shard(len(chunks), len(self.learners))
         learn = ray.get(
@@ -287,27 +310,36 @@ class Trainer:
         )
         t2 = time.perf_counter()
         self.iteration += 1
-        return self._row(stats, learn[0], t0, t1, t2)
+        row = self._row(stats, learn[0], t0, t1, t2)
+        row["staleness"] = self.iteration - 1 - sampling.version  # updates the weights lagged
+        return row
 
-    def _sample(self, weights: Any) -> tuple[list[Any], list[RolloutStats]]:
-        """Chunk refs and stats of every live worker; dead workers are recreated, and the
-        sampling is repeated while no worker returned a chunk."""
+    def _request(self) -> None:
+        """Ask every worker for its next chunk with the learners' current weights."""
+        weights = self.learners[0].weights.remote()
+        clips = self.cfg.algo.chunk_clips
+        calls = [(w, *w.sample.options(num_returns=2).remote(weights, clips)) for w in self.workers]
+        self.in_flight.append(Sampling(self.iteration, calls))
+
+    def _collect(self, sampling: Sampling) -> tuple[list[Any], list[RolloutStats]]:
+        """Chunk refs and stats of every live worker of ``sampling``; dead workers are
+        recreated, and chunks are requested again while no worker returned one."""
         for _ in range(MAX_RESTARTS):
-            calls = [
-                w.sample.options(num_returns=2).remote(weights, self.cfg.algo.chunk_clips)
-                for w in self.workers
-            ]
             chunks, stats = [], []
-            for i, (chunk_ref, stats_ref) in enumerate(calls):
+            for actor, chunk_ref, stats_ref in sampling.calls:
                 try:
                     stats.append(ray.get(stats_ref))
                     chunks.append(chunk_ref)
                 except RayActorError as exc:
                     if self._is_learner(exc):
                         raise
-                    self._restart_worker(i, exc)
+                    if actor in self.workers:  # not already replaced after an earlier call
+                        self._restart_worker(self.workers.index(actor), exc)
             if chunks:
                 return chunks, stats
+            self.in_flight.clear()  # requested from the dead workers too
+            self._request()
+            sampling = self.in_flight.pop()
         self._stop(f"every rollout worker died {MAX_RESTARTS} times in a row")
         raise AssertionError("unreachable")
 
