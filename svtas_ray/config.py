@@ -34,7 +34,14 @@ RewardKind = Literal["segmental", "terminal", "dice", "dice_upstream", "accuracy
 Head = Literal["causal_mstcn", "brt"]
 Backbone = Literal["tsm_cnn", "pretrained"]
 OfflineModel = Literal["mstcn", "asformer", "linear"]
-AlgoKind = Literal["supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td"]
+AlgoKind = Literal[
+    "supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td", "appo", "impala"
+]
+Engine = Literal["native", "rllib"]
+RLLIB_ONLY_KINDS = ("appo", "impala")
+"""Algorithm kinds only the RLlib engine runs (svtas_ray/rl/rllib.py)."""
+RLLIB_KINDS = ("ppo", *RLLIB_ONLY_KINDS)
+"""Algorithm kinds the RLlib engine runs."""
 Baseline = Literal["value", "none", "self_critical", "mean_of_samples"]
 SAMPLED_BASELINES = ("self_critical", "mean_of_samples")
 """Baselines scored from other decodes of the same clips (svtas_ray.rl.reward_baseline)."""
@@ -555,6 +562,9 @@ class TrainConfig:
     """Where run directories are created."""
     seed: int = 0
     """Seed of the model initialisation, the environments and the validation subset."""
+    engine: Engine = "native"
+    """'native': the Ray Core trainer (svtas_ray/rl/trainer.py); 'rllib': the same env and
+    segmenter on RLlib's PPO/APPO/IMPALA (svtas_ray/rl/rllib.py, docs/rllib.md)."""
     iterations: int = 20
     """Training iterations (one rollout + one update each)."""
     time_budget_s: float = 0.0
@@ -585,6 +595,18 @@ class TrainConfig:
         _require(self.time_budget_s >= 0, f"time_budget_s must be >= 0, got {self.time_budget_s}")
         _require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
         _require(self.val_videos >= 0, f"val_videos must be >= 0, got {self.val_videos}")
+        _require(
+            self.engine == "rllib" or self.algo.kind not in RLLIB_ONLY_KINDS,
+            f"algo.kind={self.algo.kind!r} runs on RLlib only; set engine=rllib",
+        )
+        _require(
+            self.engine == "native" or self.algo.kind in RLLIB_KINDS,
+            f"engine='rllib' runs algo.kind ppo, appo or impala, not {self.algo.kind!r}",
+        )
+        _require(
+            self.engine == "native" or not self.model.hold_gate,
+            "engine='rllib' does not run model.hold_gate (its policy is not per-frame)",
+        )
         _require(
             self.model.input == self.data.modality,
             f"model.input ({self.model.input!r}) must match data.modality ({self.data.modality!r})",

@@ -29,9 +29,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["iterations"] = args.iterations
     if args.time_budget is not None:
         overrides["time_budget_s"] = args.time_budget
+    trainer: Any
     if args.resume:
         if args.config:
             raise ConfigError("--resume uses the run's saved config.json; drop --config")
+        from svtas_ray.rl.run_dir import resume_config
+
+        if resume_config(args.resume).engine == "rllib":
+            raise ConfigError(f"{args.resume}: runs of engine=rllib cannot be resumed yet")
         trainer = Trainer.resume(args.resume, overrides)
     else:
         cfg = config_mod.load(TrainConfig, args.config) if args.config else TrainConfig()
@@ -41,7 +46,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                 f"{cfg.data.root}: no dataset here (make one with: svtas-ray synth --out "
                 f"{cfg.data.root}, or set data.root=...)"
             )
-        trainer = Trainer(cfg)
+        if cfg.engine == "rllib":
+            from svtas_ray.rl.rllib import RLlibTrainer
+
+            trainer = RLlibTrainer(cfg)
+        else:
+            trainer = Trainer(cfg)
     with trainer:
         print(f"run directory: {trainer.path}")
         trainer.train(progress=not args.quiet)
