@@ -458,9 +458,10 @@ class AlgoConfig:
     smooth_coef: float = 0.15
     """Weight of the truncated-MSE smoothing loss (MS-TCN's 0.15)."""
     gate_ce_coef: float = 1.0
-    """With ``model.hold_gate``: weight of the gate's own cross-entropy, whether the true label at
-    a frame repeats the label emitted before it (the gate's calibrated hold probability; the
-    reward then refines the decision). 0: the gate learns from the reward alone."""
+    """With ``model.hold_gate``: weight of the gate's own cross-entropy at the frames where exactly
+    one of holding the previous label and switching to the arg-max is right (the reward then
+    refines the decision; svtas_ray/models/hold_gate.py). 0: the gate learns from the reward
+    alone."""
     baseline: Baseline = "value"
     """Baseline of 'reinforce': the value head, none, 'self_critical': the return the greedy
     (arg-max) segmentation of the same clips earns under the same weights (Rennie et al. 2017), or

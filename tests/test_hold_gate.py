@@ -132,17 +132,21 @@ def test_greedy_decoding_takes_the_most_likely_label_of_the_mixture_at_every_fra
         assert int(logp[:, t].argmax()) == int(labels[0, t])
 
 
-def test_the_gates_cross_entropy_calibrates_the_hold_probability_and_trains_only_the_gate() -> None:
-    """Labels that repeat the emitted label 3 times out of 4 drive h towards 0.75."""
+def test_the_gates_cross_entropy_calibrates_holding_where_the_choice_matters() -> None:
+    """The arg-max (class 1) disagrees with the held label (class 0) everywhere; the true label
+    is the held one 3 times out of 4, so h goes to 0.75. Frames where the arg-max and the held
+    label agree teach nothing, and only the gate learns."""
     gate = HoldGate()
-    logits = torch.zeros(2, 16, 3, requires_grad=True)
+    logits = torch.zeros(2, 16, 3)
+    logits[..., 1] = 1.0
+    logits.requires_grad_(True)
     actions = torch.zeros(2, 16, dtype=torch.long)
     labels = torch.zeros(2, 16, dtype=torch.long)
-    labels[:, 3::4] = 1  # every 4th true label differs from the emitted one
+    labels[:, 3::4] = 1  # every 4th true label is the arg-max, the others the held label
     mask = torch.ones(2, 16, dtype=torch.bool)
     start = GateState(torch.zeros(2, dtype=torch.long), torch.ones(2))
     optimizer = torch.optim.Adam(gate.parameters(), lr=0.1)
-    for _ in range(200):
+    for _ in range(300):
         optimizer.zero_grad()
         gate.hold_ce(logits, actions, start, mask, labels).backward()
         optimizer.step()
@@ -150,6 +154,9 @@ def test_the_gates_cross_entropy_calibrates_the_hold_probability_and_trains_only
     h = torch.sigmoid(gate.hold_logit(torch.softmax(logits, -1), before)).detach()
     assert float(h.mean()) == pytest.approx(0.75, abs=0.03)
     assert logits.grad is None or not logits.grad.any()
+    agreeing = torch.zeros(2, 16, 3)
+    agreeing[..., 0] = 1.0  # arg-max = the held label: no frame is decisive
+    assert float(gate.hold_ce(agreeing, actions, start, mask, labels)) == 0.0
 
 
 def test_gate_with_a_sampled_baseline_is_refused(tiny_gtea: Path, tmp_path: Path) -> None:

@@ -194,19 +194,25 @@ class HoldGate(nn.Module):
         entropy = -(mixed * mixed.clamp_min(1e-12).log()).sum(-1)
         return torch.logaddexp(switch, held), entropy
 
-
     def hold_ce(
         self, logits: Tensor, actions: Tensor, start: GateState, mask: Tensor, labels: Tensor
     ) -> Tensor:
-        """Mean binary cross-entropy of the hold probability against whether the true label
-        ``labels (..., L)`` repeats the previously emitted label, over valid frames that have
-        one (the gate's supervised term; its features are detached, so only the gate learns)."""
+        """The gate's supervised term: mean binary cross-entropy of the hold probability at the
+        frames where exactly one of the two choices is right, holding (the true label of
+        ``labels (..., L)`` repeats the previously emitted one) or switching (it is the arg-max
+        of the class distribution). Frames where both or neither are right do not depend on the
+        decision. The features are detached, so only the gate learns from it."""
         before, _ = start.along(actions, mask)
-        logit = self.hold_logit(torch.softmax(logits.float(), -1), before)
-        target = (labels == before.prev).float()
-        used = (mask & (before.prev >= 0)).float()
-        bce = nn.functional.binary_cross_entropy_with_logits(logit, target, reduction="none")
+        probs = torch.softmax(logits.float(), -1)
+        logit = self.hold_logit(probs, before)
+        hold_right = labels == before.prev
+        decisive = mask & (before.prev >= 0) & (hold_right != (labels == probs.argmax(-1)))
+        used = decisive.float()
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            logit, hold_right.float(), reduction="none"
+        )
         return (bce * used).sum() / used.sum().clamp_min(1.0)
+
 
 def greedy_labels(
     gate: HoldGate | None, logits: Tensor, state: GateState, mask: Tensor
