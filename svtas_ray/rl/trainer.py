@@ -356,6 +356,10 @@ class Trainer:
             "sample_s": t1 - t0,
             "learn_s": t2 - t1,
             "iteration_s": t2 - t0,
+            # the slowest worker's and the learner's own timings; what is left of iteration_s
+            # (synchronous loop) is the driver's and Ray's overhead
+            "worker_sample_s": max(s.sample_s for s in stats),
+            "learner_update_s": learn.get("learn_s", 0.0),
             "env_steps_per_s": steps / (t2 - t0),
             "frames_per_s": frames / (t2 - t0),
             "reward_mean": sum(s.reward_sum for s in stats) / max(steps, 1),

@@ -1,0 +1,131 @@
+"""The learner's training frames/s against an offline MS-TCN training step of the same head size.
+
+What it measures, in one process and one thread (alternating rounds, so noise hits both), on the
+synthetic ``gtea`` preset's features at the clip's sample rate:
+
+- *learner*: :meth:`Learner.update` on a chunk from a :class:`RolloutWorker` (no Ray), for
+  ``supervised`` and ``ppo``: frames learned per second (valid frames x epochs / update time),
+  and the optimiser steps it took;
+- *offline*: MS-TCN with the streaming head's stages, layers and width, one Adam step per whole
+  training video (forward, backward, step): frames per second.
+
+The target (issue 16) is learner >= 0.7x offline frames/s. The streaming learner replays a chunk
+clip by clip from its stored memory (``K`` small forward calls, each with the cached context), and
+makes ``epochs x minibatches x windows`` optimiser steps per update where the offline loop makes
+one per video; the table says how many of each.
+
+How to run::
+
+    .venv/bin/python benchmarks/learner_speed.py [--rounds 3] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from svtas_ray import config as config_mod
+from svtas_ray.config import SynthConfig, TrainConfig
+from svtas_ray.results import markdown_table
+
+
+def learner_round(cfg: TrainConfig, updates: int) -> dict[str, float]:
+    from svtas_ray.rl.learner import Learner
+    from svtas_ray.rl.rollout import RolloutWorker
+    from svtas_ray.rl.trainer import split_videos
+
+    fit, _, _ = split_videos(cfg)
+    worker = RolloutWorker(cfg, tuple(fit), 0)
+    learner = Learner(cfg, worker.num_classes, worker.obs_shape)
+    chunks = [worker.sample(learner.weights(), cfg.algo.chunk_clips)[0] for _ in range(updates)]
+    learner.update([None], chunks[0])  # warm-up
+    frames = seconds = steps = 0.0
+    for chunk in chunks:
+        start = time.perf_counter()
+        stats = learner.update([None], chunk)
+        seconds += time.perf_counter() - start
+        frames += stats["frames_learned"]
+        steps += stats["opt_steps"]
+    return {"frames_per_s": frames / seconds, "opt_steps_per_update": steps / updates}
+
+
+def offline_round(cfg: TrainConfig, videos: int) -> dict[str, float]:
+    from svtas_ray.data.features import read_video_features
+    from svtas_ray.data.layout import Dataset
+    from svtas_ray.models.losses import segmentation_loss
+    from svtas_ray.models.offline import MSTCN
+
+    ds = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
+    names = ds.split_videos(cfg.data.split, "train")[:videos]
+    rate = cfg.clip.sample_rate
+    data = []
+    for name in names:
+        x, y = read_video_features(ds, name, rate, cfg.data.alignment)
+        data.append((torch.from_numpy(x)[None], torch.from_numpy(y[::rate])[None]))
+    m = cfg.model
+    model = MSTCN(data[0][0].shape[-1], ds.num_classes, m.tcn_stages, m.tcn_layers, m.hidden_dim)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    frames, seconds = 0, 0.0
+    for i, (x, y) in enumerate(data):
+        start = time.perf_counter()
+        loss = segmentation_loss(model(x), y, 0.15, 4.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if i:  # the first step warms up
+            seconds += time.perf_counter() - start
+            frames += y.numel()
+    return {"frames_per_s": frames / seconds, "opt_steps_per_update": 1.0}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--updates", type=int, default=3, help="learner updates per round")
+    parser.add_argument("--videos", type=int, default=8, help="offline steps per round")
+    parser.add_argument("--data-root", help="dataset root (default: the synthetic gtea preset)")
+    parser.add_argument("--out", help="write the table here (markdown)")
+    args = parser.parse_args()
+    from svtas_ray.data.cache import ensure_synthetic
+
+    torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="learner_speed_"))
+    root = Path(args.data_root or ensure_synthetic(SynthConfig(), tmp / "gtea"))
+    base = config_mod.override(
+        TrainConfig(), {"data.root": str(root), "algo.pretrain_iterations": 0}
+    )
+    rows = []
+    for r in range(args.rounds):
+        for kind in ("supervised", "ppo"):
+            cfg = config_mod.override(base, {"algo.kind": kind, "seed": r})
+            rows.append({"round": r, "loop": f"learner {kind}", **learner_round(cfg, args.updates)})
+        rows.append({"round": r, "loop": "offline mstcn", **offline_round(base, args.videos)})
+        print(rows[-3:], flush=True)
+    table = pd.DataFrame(rows)
+    means = table.groupby("loop")["frames_per_s"].mean()
+    lines = [
+        f"{loop}: {means[loop]:.0f} frames/s = {means[loop] / means['offline mstcn']:.2f}x offline"
+        for loop in ("learner supervised", "learner ppo")
+    ]
+    worst = min(means["learner supervised"], means["learner ppo"]) / means["offline mstcn"]
+    text = (
+        markdown_table(table)
+        + "\n\n"
+        + "\n".join(lines)
+        + f"\n\ntarget learner >= 0.7x offline: {'met' if worst >= 0.7 else 'NOT met'}"
+        + f" ({np.round(worst, 2)}x for the slower objective)\n"
+    )
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
