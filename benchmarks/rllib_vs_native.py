@@ -146,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=5, help="iterations between validations")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--runs", default="runs/bench", help="where the two run directories go")
-    p.add_argument("--out", default="benchmarks/results/rllib_vs_native")
+    p.add_argument("--out", default="docs/results/rllib_vs_native/rllib_vs_native")
     return p
 
 
