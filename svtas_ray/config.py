@@ -34,12 +34,14 @@ RewardKind = Literal["segmental", "terminal", "dice", "dice_upstream", "accuracy
 Head = Literal["causal_mstcn", "brt"]
 Backbone = Literal["tsm_cnn", "pretrained"]
 OfflineModel = Literal["mstcn", "asformer", "linear"]
-AlgoKind = Literal[
-    "supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td", "appo", "impala"
-]
+AlgoKind = Literal["supervised", "ppo", "reinforce", "actor_critic", "paper_mc", "paper_td"]
+RLlibOnlyKind = Literal["appo", "impala"]
+"""Algorithm kinds only the RLlib engine runs (svtas_ray/rl/rllib.py): kept out of ``AlgoKind``,
+whose names are the native objectives (benchmarks iterate over them)."""
+AnyAlgoKind = Literal[AlgoKind, RLlibOnlyKind]
+"""Every ``algo.kind`` (one flat Literal)."""
 Engine = Literal["native", "rllib"]
 RLLIB_ONLY_KINDS = ("appo", "impala")
-"""Algorithm kinds only the RLlib engine runs (svtas_ray/rl/rllib.py)."""
 RLLIB_KINDS = ("ppo", *RLLIB_ONLY_KINDS)
 """Algorithm kinds the RLlib engine runs."""
 Baseline = Literal["value", "none", "self_critical", "mean_of_samples"]
@@ -411,11 +413,11 @@ class AlgoConfig:
 
     __pydantic_config__ = _PYDANTIC
 
-    kind: AlgoKind = "ppo"
+    kind: AnyAlgoKind = "ppo"
     """'supervised': CE + smoothing only; 'ppo': per-frame clipped ratio with GAE over clips;
     'reinforce': Monte-Carlo returns with a baseline (`baseline`); 'actor_critic': one-step TD;
     'paper_mc' / 'paper_td': the SVTAS-RL code's dice-weighted CE, one optimiser step per chunk
-    (a video when chunk_clips covers it) / per clip."""
+    (a video when chunk_clips covers it) / per clip; 'appo' / 'impala': RLlib's (engine=rllib)."""
     lr: float = 3e-3
     """Adam's peak learning rate (after the warm-up; see ``lr_schedule``)."""
     weight_decay: float = 0.0
