@@ -16,7 +16,10 @@ one per video; the table says how many of each.
 
 How to run::
 
-    .venv/bin/python benchmarks/learner_speed.py [--rounds 3] [--out FILE]
+    .venv/bin/python benchmarks/learner_speed.py [--rounds 3] [--set KEY=VALUE ...] [--out FILE]
+
+``--set algo.window_clips=0 --set algo.minibatches=1`` measures the same learner with one
+optimiser step per chunk and epoch instead of the recipe's 32 small ones.
 """
 
 from __future__ import annotations
@@ -90,15 +93,29 @@ def main() -> int:
     parser.add_argument("--updates", type=int, default=3, help="learner updates per round")
     parser.add_argument("--videos", type=int, default=8, help="offline steps per round")
     parser.add_argument("--data-root", help="dataset root (default: the synthetic gtea preset)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="TrainConfig override of the learner (e.g. algo.window_clips=0); the offline model "
+        "follows model.*",
+    )
     parser.add_argument("--out", help="write the table here (markdown)")
     args = parser.parse_args()
+    from svtas_ray.cli.overrides import parse_overrides
     from svtas_ray.data.cache import ensure_synthetic
 
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="learner_speed_"))
     root = Path(args.data_root or ensure_synthetic(SynthConfig(), tmp / "gtea"))
     base = config_mod.override(
-        TrainConfig(), {"data.root": str(root), "algo.pretrain_iterations": 0}
+        TrainConfig(),
+        {
+            "data.root": str(root),
+            "algo.pretrain_iterations": 0,
+            **parse_overrides(TrainConfig, args.set),
+        },
     )
     rows = []
     for r in range(args.rounds):

@@ -22,6 +22,7 @@ the test split is evaluated once, at the end, with the best and the last weights
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -324,7 +325,10 @@ class Trainer:
     def _collect(self, sampling: Sampling) -> tuple[list[Any], list[RolloutStats]]:
         """Chunk refs and stats of every live worker of ``sampling``; dead workers are
         recreated, and chunks are requested again while no worker returned one."""
-        for _ in range(MAX_RESTARTS):
+        with contextlib.suppress(RayActorError):  # the usual case: one round trip for all
+            stats = ray.get([stats_ref for _, _, stats_ref in sampling.calls])
+            return [chunk_ref for _, chunk_ref, _ in sampling.calls], stats
+        for _ in range(MAX_RESTARTS):  # some worker died: take the others' chunks one by one
             chunks, stats = [], []
             for actor, chunk_ref, stats_ref in sampling.calls:
                 try:
