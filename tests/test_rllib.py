@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import gymnasium as gym
@@ -158,3 +159,27 @@ def test_a_two_iteration_rllib_ppo_run_writes_the_native_run_directory(
     assert scores["videos"] == len(trainer.test_videos)
     assert scores["f1@50"] == pytest.approx(results["test_best"]["f1@50"])
     assert scores["acc"] == pytest.approx(results["test_best"]["acc"])
+
+
+@pytest.mark.ray
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.parametrize("kind", ["appo", "impala"])
+def test_appo_and_impala_sample_and_update(tiny_gtea: Path, tmp_path: Path, kind: str) -> None:
+    from svtas_ray.rl.rllib import RLlibTrainer
+
+    changes = {"engine": "rllib", "algo.kind": kind}
+    cfg = config_mod.override(tiny_config(tiny_gtea, tmp_path / "runs"), changes)
+    with RLlibTrainer(cfg) as trainer:
+        # updates are asynchronous: the optimiser steps of a batch show in a later row, and an
+        # iteration can take milliseconds, so the wait for the first update is bounded in time
+        rows, deadline = [trainer.step()], time.monotonic() + 120
+        while sum(r["opt_steps"] for r in rows) == 0 and time.monotonic() < deadline:
+            rows.append(trainer.step())
+        config = trainer.algo.config
+    batch = 2 * 4  # 1 env runner x 2 envs x chunk_clips 4: an iteration is one batch of clips
+    assert (np.diff([0] + [r["env_steps"] for r in rows]) >= batch).all(), rows
+    assert sum(r["opt_steps"] for r in rows) >= 1, rows
+    assert any("loss_ce" in r for r in rows)
+    # the settings that let it sample on 2 CPUs (rllib._asynchronous)
+    assert not config.use_env_runner_state_server
+    assert config.min_time_s_per_iteration == 0

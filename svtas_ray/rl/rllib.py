@@ -11,10 +11,11 @@ segmenter, so ``svtas-ray eval`` and ``stream`` load them like native ones.
 How the native settings map (docs/rllib.md): W workers x E envs -> W env runners x E envs;
 ``chunk_clips`` -> ``rollout_fragment_length`` and the module's ``max_seq_len``; a train batch of
 W x E x chunk_clips clips, split into ``algo.minibatches`` minibatches for ``algo.epochs``
-passes (PPO); ``lr``, ``gamma``, ``gae_lambda``, ``clip``, ``vf_coef``, ``ent_coef``,
-``grad_clip`` as named. Not mapped: the learning-rate warm-up and cosine schedule (RLlib's lr
-is constant here), ``window_clips`` and ``bptt`` (RLlib replays whole sequences), the hold gate,
-sampled baselines, and ``--resume``.
+passes (PPO), or one batch of sampled clips per iteration with asynchronous updates (APPO,
+IMPALA: :func:`_asynchronous`); ``lr``, ``gamma``, ``gae_lambda``, ``clip``, ``vf_coef``,
+``ent_coef``, ``grad_clip`` as named. Not mapped: the learning-rate warm-up and cosine
+schedule (RLlib's lr is constant here), ``window_clips`` and ``bptt`` (RLlib replays whole
+sequences), the hold gate, sampled baselines, and ``--resume``.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def algorithm_config(
                 entropy_coeff=algo.ent_coef,
                 use_kl_loss=False,
             )
+            _asynchronous(config, batch)
         case "impala":
             from ray.rllib.algorithms.impala import IMPALAConfig
 
@@ -107,6 +109,7 @@ def algorithm_config(
                 vf_loss_coeff=algo.vf_coef,
                 entropy_coeff=algo.ent_coef,
             )
+            _asynchronous(config, batch)
         case _:
             raise ConfigError(
                 f"engine='rllib' runs algo.kind ppo, appo or impala, not {algo.kind!r}"
@@ -147,6 +150,26 @@ def algorithm_config(
     )
     config.debugging(seed=cfg.seed)
     return config
+
+
+def _asynchronous(config: Any, batch: int) -> None:
+    """APPO's and IMPALA's settings for a small machine: weights pushed by the driver, and an
+    iteration that ends once ``batch`` env steps (clips) were sampled, as PPO's does.
+
+    RLlib's defaults for both (``IMPALAConfig.__init__``) do not suit 2 CPUs:
+
+    - ``use_env_runner_state_server=True`` makes each env runner block in ``sample()`` on a
+      ``ray.get`` from an ``EnvRunnerStateServer`` actor created at the end of the algorithm's
+      setup. Its worker is a fresh process that imports RLlib at nice 15; on the shared 2-core
+      test machine its creation took 28 s, so every iteration of a short run sampled 0 env
+      steps and updated nothing (docs/rllib.md). With one or two env runners, the driver's
+      direct weight push is cheap.
+    - ``min_time_s_per_iteration=10`` made every iteration last 10 s whatever was sampled; an
+      iteration here is W x E x chunk_clips sampled clips, like the PPO one. Learner updates
+      are asynchronous, so a row can report the optimiser steps of an earlier batch.
+    """
+    config.env_runners(use_env_runner_state_server=False)
+    config.reporting(min_time_s_per_iteration=0, min_sample_timesteps_per_iteration=batch)
 
 
 class RLlibTrainer:
