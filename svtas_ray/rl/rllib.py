@@ -41,7 +41,7 @@ from svtas_ray.rl.policy import build_policy
 from svtas_ray.rl.progress import TrainProgress, train_progress
 from svtas_ray.rl.ray_session import init_ray
 from svtas_ray.rl.run_dir import RunLog, new_run_dir, write_summary
-from svtas_ray.rl.trainer import selection_score, split_videos
+from svtas_ray.rl.trainer import record_validation, split_videos
 
 log = logging.getLogger(__name__)
 
@@ -302,18 +302,8 @@ class RLlibTrainer:
         return row
 
     def _validate(self, row: dict[str, Any]) -> bool:
-        scores = self.evaluate("val")
-        row.update({f"val_{k}": v for k, v in scores.items()})
-        improved = selection_score(scores) > self.best_score
-        if improved:
-            self.best_score = selection_score(scores)
-        log.info(
-            "iteration %d: validation Acc %.1f Edit %.1f F1@50 %.1f%s",
-            self.iteration,
-            scores["acc"],
-            scores["edit"],
-            scores["f1@50"],
-            " (best so far)" if improved else "",
+        improved, self.best_score = record_validation(
+            row, self.evaluate("val"), self.best_score, self.iteration
         )
         return improved
 

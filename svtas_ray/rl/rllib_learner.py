@@ -124,28 +124,21 @@ class FramePPOLearner(_Objective, PPOTorchLearner):
         return policy + algo.vf_coef * value - algo.ent_coef * entropy + aux
 
 
-class AuxAPPOLearner(_Objective, APPOTorchLearner):  # type: ignore[misc]
+class _VTracePlusAux(_Objective):
+    """RLlib's own loss of the learner it is mixed into, plus the auxiliary terms."""
+
+    def compute_loss_for_module(
+        self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
+    ) -> torch.Tensor:
+        base = super().compute_loss_for_module(  # type: ignore[misc]
+            module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
+        )
+        return torch.as_tensor(base) + self._aux_loss(module_id, batch, fwd_out)
+
+
+class AuxAPPOLearner(_VTracePlusAux, APPOTorchLearner):  # type: ignore[misc]
     """RLlib's APPO loss (joint ratio per clip, V-trace) plus the auxiliary terms."""
 
-    def compute_loss_for_module(
-        self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
-    ) -> torch.Tensor:
-        base = super().compute_loss_for_module(
-            module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
-        )
-        return torch.as_tensor(base) + self._aux_loss(module_id, batch, fwd_out)
 
-
-class AuxIMPALALearner(_Objective, IMPALATorchLearner):  # type: ignore[misc]
+class AuxIMPALALearner(_VTracePlusAux, IMPALATorchLearner):  # type: ignore[misc]
     """RLlib's IMPALA loss (joint log-probability per clip, V-trace) plus the auxiliary terms."""
-
-    def compute_loss_for_module(
-        self, *, module_id: str, config: Any, batch: dict[str, Any], fwd_out: dict[str, Any]
-    ) -> torch.Tensor:
-        base = super().compute_loss_for_module(
-            module_id=module_id, config=config, batch=batch, fwd_out=fwd_out
-        )
-        return torch.as_tensor(base) + self._aux_loss(module_id, batch, fwd_out)
-
-
-__all__ = ["ALGO_KEY", "AuxAPPOLearner", "AuxIMPALALearner", "FramePPOLearner"]

@@ -86,6 +86,25 @@ def selection_score(scores: dict[str, float]) -> float:
     return float(np.mean([scores[k] for k in METRIC_NAMES]))
 
 
+def record_validation(
+    row: dict[str, Any], scores: dict[str, float], best: float, iteration: int
+) -> tuple[bool, float]:
+    """Put validation ``scores`` into ``row`` as ``val_*`` and log one line; whether they beat
+    ``best`` (by :func:`selection_score`) and the best score after them."""
+    row.update({f"val_{k}": v for k, v in scores.items()})
+    score = selection_score(scores)
+    improved = score > best
+    log.info(
+        "iteration %d: validation Acc %.1f Edit %.1f F1@50 %.1f%s",
+        iteration,
+        scores["acc"],
+        scores["edit"],
+        scores["f1@50"],
+        " (best so far)" if improved else "",
+    )
+    return improved, max(score, best)
+
+
 class Trainer:
     """Build the actors of ``cfg`` and train; ``resume=True`` continues the run in ``run_dir``."""
 
@@ -276,18 +295,8 @@ class Trainer:
 
     def _validate(self, row: dict[str, Any]) -> bool:
         """Score the validation videos into ``row``; True when they beat the best so far."""
-        scores = self.evaluate("val")
-        row.update({f"val_{k}": v for k, v in scores.items()})
-        improved = selection_score(scores) > self.best_score
-        if improved:
-            self.best_score = selection_score(scores)
-        log.info(
-            "iteration %d: validation Acc %.1f Edit %.1f F1@50 %.1f%s",
-            self.iteration,
-            scores["acc"],
-            scores["edit"],
-            scores["f1@50"],
-            " (best so far)" if improved else "",
+        improved, self.best_score = record_validation(
+            row, self.evaluate("val"), self.best_score, self.iteration
         )
         return improved
 
