@@ -161,6 +161,7 @@ def test_a_two_iteration_rllib_ppo_run_writes_the_native_run_directory(
     assert scores["acc"] == pytest.approx(results["test_best"]["acc"])
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.usefixtures("ray_cluster")
 @pytest.mark.parametrize("kind", ["appo", "impala"])
