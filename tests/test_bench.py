@@ -147,6 +147,25 @@ def test_protocol_overrides_keep_the_experiment_settings_but_not_the_job_fields(
     assert job.model.head == "brt" and job.model.tcn_layers == exp.model.tcn_layers
 
 
+def test_an_experiments_benchmark_selects_on_its_own_validation_videos() -> None:
+    import argparse
+
+    from svtas_ray.cli.bench import add_arguments, setting_from_args
+    from svtas_ray.experiments import load_experiment
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    own = load_experiment("breakfast").config.val_videos
+    setting, overrides = setting_from_args(
+        parser.parse_args(["--setting", "recipe", "--experiment", "breakfast"])
+    )
+    assert setting.name == "recipe-breakfast" and setting.val_videos == own != 2
+    assert overrides["clip.clip_len"] == load_experiment("breakfast").config.clip.clip_len
+    flags = ["--setting", "recipe", "--experiment", "breakfast", "--val-videos", "3"]
+    assert setting_from_args(parser.parse_args(flags))[0].val_videos == 3
+    assert setting_from_args(parser.parse_args(["--setting", "recipe"]))[0].val_videos == 2
+
+
 def test_plan_jobs_covers_every_row_split_and_seed() -> None:
     full = SETTINGS["full"]
     jobs = plan_jobs(full)

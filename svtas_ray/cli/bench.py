@@ -10,9 +10,13 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from svtas_ray.cli.runner import run, script_parser
 from svtas_ray.errors import ConfigError
+
+if TYPE_CHECKING:
+    from svtas_ray.bench.plan import Setting
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget-s", type=float, help="streaming training budget per job, seconds")
     p.add_argument("--offline-epochs", type=int, help="epochs of the offline models")
     p.add_argument(
+        "--val-videos",
+        type=int,
+        help="training videos held out to select each streaming job's checkpoint and tune the "
+        "hold rule (default: the setting's 2, or the experiment's own with --experiment)",
+    )
+    p.add_argument(
         "--offline-sample-rate",
         type=int,
         help="offline models see every N-th frame (default 1; long videos: the clip's rate)",
@@ -98,17 +108,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
+def setting_from_args(args: argparse.Namespace) -> tuple[Setting, dict[str, Any]]:
+    """The benchmark setting the flags ask for and the TrainConfig overrides of its streaming
+    jobs (``--experiment``: that protocol's data, settings and validation videos)."""
     import dataclasses
 
-    from svtas_ray.bench.jobs import prepare_data
-    from svtas_ray.bench.plan import SETTINGS
-    from svtas_ray.bench.run import run_benchmark
+    from svtas_ray.bench.plan import SETTINGS, protocol_overrides
     from svtas_ray.cli.overrides import parse_overrides
     from svtas_ray.config import TrainConfig
-    from svtas_ray.experiments.protocol import cache_dir
 
     setting = SETTINGS["quick" if args.quick else args.setting]
+    overrides = parse_overrides(TrainConfig, args.set)
+    if args.experiment:
+        from svtas_ray.experiments import load_experiment
+
+        exp = load_experiment(args.experiment)
+        setting = dataclasses.replace(
+            setting,
+            name=f"{setting.name}-{exp.name}",
+            synth=exp.synthetic,
+            gtea_labels=exp.synthetic.preset == "gtea",
+            val_videos=exp.config.val_videos,
+        )
+        overrides = {**protocol_overrides(exp.config), **overrides}
     changes = {
         "splits": tuple(args.splits) if args.splits else None,
         "seeds": tuple(args.seeds) if args.seeds else None,
@@ -118,21 +140,18 @@ def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
         "algos": tuple(args.algos) if args.algos else None,
         "heads": tuple(args.heads) if args.heads else None,
         "offline": tuple(args.offline) if args.offline is not None else None,
+        "val_videos": args.val_videos,
     }
     setting = dataclasses.replace(setting, **{k: v for k, v in changes.items() if v is not None})
-    overrides = parse_overrides(TrainConfig, args.set)
-    if args.experiment:
-        from svtas_ray.bench.plan import protocol_overrides
-        from svtas_ray.experiments import load_experiment
+    return setting, overrides
 
-        exp = load_experiment(args.experiment)
-        setting = dataclasses.replace(
-            setting,
-            name=f"{setting.name}-{exp.name}",
-            synth=exp.synthetic,
-            gtea_labels=exp.synthetic.preset == "gtea",
-        )
-        overrides = {**protocol_overrides(exp.config), **overrides}
+
+def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
+    from svtas_ray.bench.jobs import prepare_data
+    from svtas_ray.bench.run import run_benchmark
+    from svtas_ray.experiments.protocol import cache_dir
+
+    setting, overrides = setting_from_args(args)
     external = {}
     for item in args.external:
         name, sep, folder = item.partition("=")
