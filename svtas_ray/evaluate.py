@@ -128,19 +128,28 @@ def hold_stage(
     sample_rate: int,
     out: Path,
     label: str,
+    tie_rows: list[dict[str, Any]] | None = None,
 ) -> tuple[HoldChoice, dict[str, float]]:
     """The causal hold rule as a post-processing stage: its ``theta`` and ``sigma`` tuned on the
     validation videos' streamed probabilities (:func:`~svtas_ray.models.postprocess.
     tune_hold_rule`), then applied to the test videos; writes ``out`` like :func:`write_eval`.
 
-    ``rows``: :func:`stream_videos` rows; ``longest``: raw frames of the longest training video.
+    ``rows``: :func:`stream_videos` rows; ``longest``: raw frames of the longest training video;
+    ``tie_rows``: the validation videos streamed by another model (the run's last weights), which
+    break ties between settings (a checkpoint perfect on validation ties every harmless one).
     """
     from svtas_ray.metrics import score_video
     from svtas_ray.models.postprocess import expand, hold_rule, tune_hold_rule
 
     val_labels = [ds.labels(r["video"]) for r in val_rows]
     val_probs = [np.asarray(r["probs"], np.float32) for r in val_rows]
-    choice = tune_hold_rule(val_probs, val_labels, longest, ds.background_ids, sample_rate)
+    tie_probs = None
+    if tie_rows is not None:
+        by_video = {r["video"]: np.asarray(r["probs"], np.float32) for r in tie_rows}
+        tie_probs = [by_video[r["video"]] for r in val_rows]
+    choice = tune_hold_rule(
+        val_probs, val_labels, longest, ds.background_ids, sample_rate, tie_probs=tie_probs
+    )
     held = []
     for r in test_rows:
         gt = ds.labels(r["video"])

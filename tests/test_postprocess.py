@@ -119,3 +119,15 @@ def test_tuning_picks_the_rule_on_flickering_predictions() -> None:
     # Clean predictions: the rule is not needed and the tie goes to theta 0 (off).
     clean = [np.eye(2, dtype=np.float32)[labels] * 0.5 + 0.25] * 3
     assert tune_hold_rule(clean, [labels] * 3, 400, thetas=(0.0, 0.7)).settings.theta == 0.0
+    # ... unless another model's probabilities on the same videos break the tie: they flicker,
+    # so the rule goes on; a model that does not tie is never overruled by them.
+    tied = tune_hold_rule(
+        clean, [labels] * 3, 400, thetas=(0.0, 0.7), sigmas=(0.05,), tie_probs=probs
+    )
+    assert tied.settings.theta == 0.7 and tied.score == tied.grid[(0.0, 0.05)]
+    untied = tune_hold_rule(
+        probs, [labels] * 3, 400, thetas=(0.0, 0.7), sigmas=(0.05,), tie_probs=clean
+    )
+    assert untied.settings == choice.settings
+    with pytest.raises(ValueError, match="same videos"):
+        tune_hold_rule(clean, [labels] * 3, 400, tie_probs=probs[:1])

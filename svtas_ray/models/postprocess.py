@@ -164,6 +164,7 @@ def tune_hold_rule(
     sample_rate: int = 1,
     thetas: Sequence[float] = THETAS,
     sigmas: Sequence[float] = SIGMAS,
+    tie_probs: Sequence[np.ndarray] | None = None,
 ) -> HoldChoice:
     """Pick ``(theta, sigma)`` maximising :func:`selection_score` on validation videos.
 
@@ -172,25 +173,44 @@ def tune_hold_rule(
         val_labels: per video ``(T,)`` true labels of every raw frame.
         longest: frames of the longest training video (raw frames).
         background: class ids dropped by Edit and F1.
+        tie_probs: per video ``(T_s, C)`` probabilities of the same videos from another model
+            (e.g. the run's last weights), consulted only to break ties between grid points.
 
-    Ties go to the first grid point (``theta = 0``, the rule off, comes first by default).
+    A model that is perfect on its validation videos (a checkpoint selected for being so) ties
+    every setting that does not hurt it; ``tie_probs`` then chooses among the tied points.
+    Remaining ties go to the first grid point (``theta = 0``, the rule off, comes first).
     """
     if len(val_probs) != len(val_labels) or not val_probs:
         raise ValueError("tune_hold_rule needs as many probability arrays as label arrays (> 0)")
-    best: tuple[float, HoldSettings] | None = None
-    grid: dict[tuple[float, float], float] = {}
-    for theta in thetas:
-        for sigma in sigmas if theta > 0 else sigmas[:1]:  # theta 0 is off whatever sigma is
-            min_len = min_len_of(sigma, longest, sample_rate)
-            scores = [
-                score_video(
-                    expand(hold_rule(p, theta, min_len), len(y), sample_rate), y, background
-                )
-                for p, y in zip(val_probs, val_labels, strict=True)
-            ]
-            value = selection_score(summarize(scores))
-            grid[(theta, sigma)] = value
-            if best is None or value > best[0]:
-                best = (value, HoldSettings(theta, sigma, min_len))
-    assert best is not None
-    return HoldChoice(best[1], best[0], grid)
+    if tie_probs is not None and len(tie_probs) != len(val_probs):
+        raise ValueError("tune_hold_rule needs tie_probs for the same videos as val_probs")
+    points = [(t, s) for t in thetas for s in (sigmas if t > 0 else sigmas[:1])]  # theta 0: off
+    grid = _grid_scores(points, val_probs, val_labels, longest, background, sample_rate)
+    top = max(grid.values())
+    tied = [point for point in points if grid[point] == top]
+    if len(tied) > 1 and tie_probs is not None:
+        second = _grid_scores(tied, tie_probs, val_labels, longest, background, sample_rate)
+        tied = [max(tied, key=second.__getitem__)]  # the first of the second opinion's best
+    theta, sigma = tied[0]
+    settings = HoldSettings(theta, sigma, min_len_of(sigma, longest, sample_rate))
+    return HoldChoice(settings, top, grid)
+
+
+def _grid_scores(
+    points: Sequence[tuple[float, float]],
+    probs: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    longest: int,
+    background: Collection[int],
+    sample_rate: int,
+) -> dict[tuple[float, float], float]:
+    """:func:`selection_score` of the hold rule at every ``(theta, sigma)`` over the videos."""
+    grid = {}
+    for theta, sigma in points:
+        min_len = min_len_of(sigma, longest, sample_rate)
+        scores = [
+            score_video(expand(hold_rule(p, theta, min_len), len(y), sample_rate), y, background)
+            for p, y in zip(probs, labels, strict=True)
+        ]
+        grid[(theta, sigma)] = selection_score(summarize(scores))
+    return grid

@@ -375,12 +375,18 @@ class RLlibTrainer:
                     cfg.clip.sample_rate,
                     self.path / "eval" / "test_best_hold",
                     f"{cfg.algo.kind}+hold",
+                    self._last_val_rows(),
                 )
                 results["test_best_hold"] = scores
                 hold = {"theta": choice.settings.theta, "min_len": choice.settings.min_len}
                 self.log.write_meta({**self._meta(), "hold_rule": hold})
         write_summary(self.path, cfg, self.log.rows, results)
         return results
+
+    def _last_val_rows(self) -> list[dict[str, Any]] | None:
+        """The validation videos streamed with the last weights (the hold rule's tie-break)."""
+        last = self.path / "checkpoints" / "last.pt"
+        return self._stream("val", Checkpoint.read(last).state_dict) if last.is_file() else None
 
 
 __all__ = ["RLlibTrainer", "algorithm_config"]

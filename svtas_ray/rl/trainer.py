@@ -508,12 +508,22 @@ class Trainer:
                     self.cfg.clip.sample_rate,
                     self.path / "eval" / "test_best_hold",
                     f"{self.cfg.algo.kind}+hold",
+                    self._last_val_rows(),
                 )
                 results["test_best_hold"] = scores
                 hold = {**dataclasses.asdict(choice.settings), "val_score": choice.score}
                 self.log.write_meta({**self._meta(), "hold_rule": hold})
         write_summary(self.path, self.cfg, self.log.rows, results)
         return results
+
+    def _last_val_rows(self) -> list[dict[str, Any]] | None:
+        """The validation videos streamed with the last weights (the hold rule's tie-break)."""
+        last = self.path / "checkpoints" / "last.pt"
+        if not last.is_file():
+            return None
+        return self._stream(
+            "val", {k: v.numpy() for k, v in Checkpoint.read(last).state_dict.items()}
+        )
 
 
 def shard(num_chunks: int, num_learners: int) -> list[tuple[list[int], list[RowSpec]]]:
