@@ -464,6 +464,11 @@ class AlgoConfig:
     one of holding the previous label and switching to the arg-max is right (the reward then
     refines the decision; svtas_ray/models/hold_gate.py). 0: the gate learns from the reward
     alone."""
+    ema_decay: float = 0.0
+    """Exponential moving average of the weights, per optimiser step (0: off): validation, model
+    selection, checkpoints and evaluation use the average, rollouts the live weights. Its decay
+    warms up as ``min(ema_decay, (1 + n) / (10 + n))`` after n steps, so early averages follow the
+    weights closely. ~0.997 averages over the last few hundred steps (Polyak averaging)."""
     baseline: Baseline = "value"
     """Baseline of 'reinforce': the value head, none, 'self_critical': the return the greedy
     (arg-max) segmentation of the same clips earns under the same weights (Rennie et al. 2017), or
@@ -503,6 +508,7 @@ class AlgoConfig:
         _require(self.chunk_clips >= 1, f"algo.chunk_clips must be >= 1, got {self.chunk_clips}")
         _require(self.bptt >= 0, f"algo.bptt must be >= 0, got {self.bptt}")
         _require(self.staleness >= 0, f"algo.staleness must be >= 0, got {self.staleness}")
+        _require(0 <= self.ema_decay < 1, f"algo.ema_decay must be in [0, 1), got {self.ema_decay}")
         _require(
             self.baseline not in SAMPLED_BASELINES or self.kind == "reinforce",
             f"algo.baseline={self.baseline!r} applies to algo.kind='reinforce', not {self.kind!r}",
@@ -609,6 +615,10 @@ class TrainConfig:
         _require(
             self.engine == "native" or not self.model.hold_gate,
             "engine='rllib' does not run model.hold_gate (its policy is not per-frame)",
+        )
+        _require(
+            self.engine == "native" or self.algo.ema_decay == 0,
+            "engine='rllib' does not average weights (algo.ema_decay); set it to 0",
         )
         _require(
             self.model.input == self.data.modality,

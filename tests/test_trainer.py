@@ -87,6 +87,31 @@ def test_resume_continues_at_the_same_iteration(tiny_gtea: Path, tmp_path: Path)
     assert train_state is not None and train_state["iteration"] == 2
 
 
+def test_averaged_weights_are_evaluated_and_saved_and_resume_restores_both(
+    tiny_gtea: Path, tmp_path: Path
+) -> None:
+    import ray
+
+    cfg = tiny_config(tiny_gtea, tmp_path / "runs", "supervised", ema_decay=0.9)
+    with Trainer(cfg) as trainer:
+        trainer.train(iterations=2)
+        run = trainer.path
+        live = ray.get(trainer.learners[0].weights.remote())
+        averaged = ray.get(trainer.learners[0].eval_weights.remote())
+    assert any(not np.array_equal(live[k], averaged[k]) for k in live)
+    last = Checkpoint.read(run / "checkpoints" / "last.pt")
+    assert last.train_state is not None and last.train_state["ema_steps"] > 1
+    for key, value in averaged.items():  # the checkpoint's model is the average
+        np.testing.assert_array_equal(last.state_dict[key].numpy(), value)
+        np.testing.assert_array_equal(last.train_state["live"][key].numpy(), live[key])
+    with Trainer.resume(run) as resumed:
+        learner = resumed.learners[0]
+        for got, want in ((learner.weights, live), (learner.eval_weights, averaged)):
+            restored = ray.get(got.remote())
+            for key, value in want.items():
+                np.testing.assert_array_equal(restored[key], value)
+
+
 def test_a_killed_worker_is_recreated_and_the_iteration_completes(
     tiny_gtea: Path, tmp_path: Path
 ) -> None:

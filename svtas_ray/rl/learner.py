@@ -27,6 +27,7 @@ import torch.distributed as dist
 from svtas_ray.config import AlgoConfig, TrainConfig
 from svtas_ray.models.interface import detach_state
 from svtas_ray.rl import algorithms
+from svtas_ray.rl.averaging import ema_model
 from svtas_ray.rl.batch import Chunk, TorchChunk, concat
 from svtas_ray.rl.frames import FrameDecoder
 from svtas_ray.rl.policy import build_policy, weights_to_numpy
@@ -73,6 +74,8 @@ class Learner:
         self.updates = 0  # updates so far (lr_decay's clock)
         self.progress = 0.0  # of the run, for the cosine schedule
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+        # evaluated, selected and saved instead of the live weights (None: off)
+        self.ema = ema_model(self.model, algo.ema_decay) if algo.ema_decay > 0 else None
         self.grouped = False
         self.decoder: FrameDecoder | None = None
 
@@ -100,19 +103,33 @@ class Learner:
     # ------------------------------------------------------------------ weights and state
 
     def weights(self) -> dict[str, np.ndarray]:
+        """The live weights (what rollouts sample with)."""
         return weights_to_numpy(self.model)
 
+    def eval_weights(self) -> dict[str, np.ndarray]:
+        """The weights validation, selection and checkpoints use: the moving average when
+        ``algo.ema_decay`` > 0, else the live weights."""
+        return weights_to_numpy(self.ema.module if self.ema is not None else self.model)
+
     def state(self) -> dict[str, Any]:
-        """Model, optimiser, scheduler and RNG state (tensors and plain containers only)."""
-        return {
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+        """Model (the evaluated weights), optimiser, scheduler and RNG state, and with averaging
+        the live weights and the average's step count (tensors and plain containers only)."""
+        out: dict[str, Any] = {
+            "model": {k: torch.from_numpy(v) for k, v in self.eval_weights().items()},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": {"steps": self.steps, "updates": self.updates},
             "rng": {"torch": torch.get_rng_state(), "learner": self.generator.get_state()},
         }
+        if self.ema is not None:
+            out["live"] = {k: torch.from_numpy(v) for k, v in self.weights().items()}
+            out["ema_steps"] = int(self.ema.n_averaged)
+        return out
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.module.load_state_dict(state["model"])
+            self.ema.n_averaged.fill_(int(state.get("ema_steps", 1)))
+        self.model.load_state_dict(state.get("live", state["model"]))
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = int(state["scheduler"]["steps"])
         self.updates = int(state["scheduler"]["updates"])
@@ -235,6 +252,8 @@ class Learner:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr()
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         self.steps += 1
         self.optimizer_steps += 1
         return float(norm)

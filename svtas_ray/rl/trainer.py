@@ -425,7 +425,7 @@ class Trainer:
         """Per video of the split: prediction, probabilities and scores, from the workers."""
         videos = self.val_videos if split == "val" else self.test_videos
         part: Literal["train", "test"] = "train" if split == "val" else "test"
-        ref = ray.put(weights) if weights is not None else self.learners[0].weights.remote()
+        ref = ray.put(weights) if weights is not None else self.learners[0].eval_weights.remote()
         n = len(self.workers)
         pending = {i: tuple(videos[i::n]) for i in range(n) if videos[i::n]}
         rows: list[dict[str, Any]] = []
@@ -477,8 +477,8 @@ class Trainer:
         train = ckpt.train_state
         if train is None:
             raise ConfigError(f"{path}: holds no training state to resume from")
-        keys = ("optimizer", "scheduler", "rng")
-        state = {"model": ckpt.state_dict, **{k: train[k] for k in keys}}
+        keys = ("optimizer", "scheduler", "rng", "live", "ema_steps")
+        state = {"model": ckpt.state_dict, **{k: train[k] for k in keys if k in train}}
         ray.get([lrn.load_state.remote(state) for lrn in self.learners])
         self.iteration = int(train["iteration"])
         self.best_score = float(train["best_score"])
