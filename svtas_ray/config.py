@@ -580,9 +580,11 @@ class TrainConfig:
     """Stop after this many seconds of training even before `iterations` (0: no budget)."""
     eval_every: int = 5
     """Evaluate on the validation subset every this many iterations (and after the last)."""
-    val_videos: int = 2
-    """Training videos carved out as the validation subset (model selection; never the test
-    split). 0: no validation, the best checkpoint is the last."""
+    val_videos: int | None = None
+    """Training videos carved out as the validation subset (model selection and the hold rule's
+    tuning; never the test split). None: a tenth of the training videos, at least 2 and at most
+    8 (on 2 videos the best of many validation rounds is often a lucky spike; docs/learning.md).
+    0: no validation, the best checkpoint is the last."""
     test_at_end: bool = True
     """Evaluate the final and best models on the test split after training."""
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -603,7 +605,10 @@ class TrainConfig:
         _require(self.iterations >= 0, f"iterations must be >= 0, got {self.iterations}")
         _require(self.time_budget_s >= 0, f"time_budget_s must be >= 0, got {self.time_budget_s}")
         _require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
-        _require(self.val_videos >= 0, f"val_videos must be >= 0, got {self.val_videos}")
+        _require(
+            self.val_videos is None or self.val_videos >= 0,
+            f"val_videos must be >= 0, got {self.val_videos}",
+        )
         _require(
             self.engine == "rllib" or self.algo.kind not in RLLIB_ONLY_KINDS,
             f"algo.kind={self.algo.kind!r} runs on RLlib only; set engine=rllib",

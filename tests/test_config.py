@@ -129,3 +129,11 @@ def test_choices_are_derived_from_the_literal_aliases() -> None:
     assert choices(AlgoKind)[:2] == ("supervised", "ppo")
     with pytest.raises(ConfigError, match=r"'algo\.kind' must be 'supervised'"):
         override(TrainConfig(), {"algo.kind": "dqn"})
+
+
+def test_the_default_validation_videos_grow_with_the_training_split() -> None:
+    from svtas_ray.rl.trainer import val_count
+
+    assert TrainConfig().val_videos is None
+    assert [val_count(None, n) for n in (5, 21, 40, 85, 1300)] == [2, 2, 4, 8, 8]
+    assert val_count(0, 1300) == 0 and val_count(3, 21) == 3

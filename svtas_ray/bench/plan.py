@@ -64,8 +64,9 @@ class Setting:
     offline_sample_rate: int = 1
     """The offline models train and predict on every this-many-th frame (MS-TCN: 1 on GTEA, 2 on
     50Salads; predictions are repeated back to every frame)."""
-    val_videos: int = 2
-    """Training videos held out for model selection of streaming jobs."""
+    val_videos: int | None = 2
+    """Training videos held out for model selection of streaming jobs (None: the trainer's
+    default, ``TrainConfig.val_videos``)."""
     eval_every: int = 5
     """Validation every this many iterations of a streaming job."""
 

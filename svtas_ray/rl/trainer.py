@@ -56,18 +56,25 @@ MAX_RESTARTS = 3
 """Actor deaths tolerated in a row (in one sampling, evaluation or update) before the run stops."""
 
 
+def val_count(val_videos: int | None, num_train: int) -> int:
+    """Validation videos to carve out of ``num_train`` training videos (``TrainConfig.val_videos``;
+    None: a tenth of them, at least 2 and at most 8)."""
+    return val_videos if val_videos is not None else min(8, max(2, num_train // 10))
+
+
 def split_videos(cfg: TrainConfig) -> tuple[list[str], list[str], list[str]]:
     """(fit, validation, test) videos: the validation subset is drawn from the training split."""
     ds = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
     train = ds.split_videos(cfg.data.split, "train")
     test = ds.split_videos(cfg.data.split, "test")
-    if cfg.val_videos >= len(train):
+    count = val_count(cfg.val_videos, len(train))
+    if count >= len(train):
         raise ConfigError(
-            f"val_videos={cfg.val_videos} leaves no training video (split {cfg.data.split} has "
+            f"val_videos={count} leaves no training video (split {cfg.data.split} has "
             f"{len(train)} training videos)"
         )
     rng = np.random.default_rng(cfg.seed)
-    val = sorted(str(v) for v in rng.choice(train, size=cfg.val_videos, replace=False))
+    val = sorted(str(v) for v in rng.choice(train, size=count, replace=False))
     return [v for v in train if v not in val], val, test
 
 

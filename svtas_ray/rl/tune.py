@@ -250,7 +250,7 @@ def sweep(
 
     from svtas_ray.rl.ray_session import init_ray
 
-    if cfg.val_videos < 1:
+    if cfg.val_videos == 0:
         raise ConfigError("a sweep selects on validation scores: set val_videos >= 1")
     if max_concurrent < 0:
         raise ConfigError(f"max_concurrent must be >= 0, got {max_concurrent}")
