@@ -73,6 +73,7 @@ from svtas_ray.models.interface import StreamingSegmenter, cat_states
 from svtas_ray.models.losses import segmentation_loss
 from svtas_ray.models.postprocess import expand, hold_rule, selection_score, tune_hold_rule
 from svtas_ray.models.trivial import evaluate_trivial
+from svtas_ray.rl.averaging import ema_model
 
 log = logging.getLogger("recipe_probe")
 CLIPS = {"gtea": (64, 2), "salads": (128, 8), "breakfast": (128, 8), "egtea": (128, 8)}
@@ -113,6 +114,8 @@ class Recipe:
     """Channels of every TCN stage."""
     stages: int = 4
     """TCN stages."""
+    ema_decay: float = 0.0
+    """Validate and keep a Polyak average of the weights (``algo.ema_decay``; 0: off)."""
     pool: bool = False
     """Each slot's features are the mean of its ``sample_rate`` raw frames (all inside the
     slot's clip, so still causal at clip granularity) instead of the first frame's."""
@@ -228,6 +231,8 @@ def train(
     cfg = dataclasses.replace(cfg, hidden_dim=recipe.hidden_dim, tcn_stages=recipe.stages)
     model = build_segmenter(cfg, ds.num_classes, (train_v.x[0].shape[1],))
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    averaged = ema_model(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
+    evaluated: Any = averaged.module if averaged is not None else model
     bg = ds.background_ids
     best: tuple[float, dict[str, torch.Tensor], int] | None = None
     step, trained, frames, next_eval = 0, 0.0, 0, budget_s / 4
@@ -247,17 +252,19 @@ def train(
         if recipe.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
         opt.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         step += 1
         frames += int(mask.sum())
         trained += time.perf_counter() - start
         last = trained >= budget_s or step == recipe.max_steps
         if trained >= next_eval or last:
             next_eval += budget_s / 4
-            preds = [p.argmax(1) for p in predict_probs(model, val_v, clip_len)]
+            preds = [p.argmax(1) for p in predict_probs(evaluated, val_v, clip_len)]
             value = selection_score(scores_of(preds, val_v, bg, sr))
             log.info("step %d  %.0f s  loss %.3f  val %.1f", step, trained, float(loss), value)
             if best is None or value > best[0]:
-                state_dict = {k: v.clone() for k, v in model.state_dict().items()}
+                state_dict = {k: v.clone() for k, v in evaluated.state_dict().items()}
                 best = (value, state_dict, step)
     assert best is not None
     model.load_state_dict(best[1])
