@@ -73,7 +73,7 @@ from svtas_ray.models.interface import StreamingSegmenter, cat_states
 from svtas_ray.models.losses import segmentation_loss
 from svtas_ray.models.postprocess import expand, hold_rule, selection_score, tune_hold_rule
 from svtas_ray.models.trivial import evaluate_trivial
-from svtas_ray.rl.averaging import ema_model
+from svtas_ray.rl.averaging import WeightAverage
 
 log = logging.getLogger("recipe_probe")
 CLIPS = {"gtea": (64, 2), "salads": (128, 8), "breakfast": (128, 8), "egtea": (128, 8)}
@@ -231,7 +231,7 @@ def train(
     cfg = dataclasses.replace(cfg, hidden_dim=recipe.hidden_dim, tcn_stages=recipe.stages)
     model = build_segmenter(cfg, ds.num_classes, (train_v.x[0].shape[1],))
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    averaged = ema_model(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
+    averaged = WeightAverage(model, recipe.ema_decay) if recipe.ema_decay > 0 else None
     evaluated: Any = averaged.module if averaged is not None else model
     bg = ds.background_ids
     best: tuple[float, dict[str, torch.Tensor], int] | None = None
@@ -253,7 +253,7 @@ def train(
             torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
         opt.step()
         if averaged is not None:
-            averaged.update_parameters(model)
+            averaged.update()
         step += 1
         frames += int(mask.sum())
         trained += time.perf_counter() - start

@@ -27,7 +27,7 @@ import torch.distributed as dist
 from svtas_ray.config import AlgoConfig, TrainConfig
 from svtas_ray.models.interface import detach_state
 from svtas_ray.rl import algorithms
-from svtas_ray.rl.averaging import ema_model
+from svtas_ray.rl.averaging import WeightAverage
 from svtas_ray.rl.batch import Chunk, TorchChunk, concat
 from svtas_ray.rl.frames import FrameDecoder
 from svtas_ray.rl.policy import build_policy, weights_to_numpy
@@ -75,7 +75,7 @@ class Learner:
         self.progress = 0.0  # of the run, for the cosine schedule
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
         # evaluated, selected and saved instead of the live weights (None: off)
-        self.ema = ema_model(self.model, algo.ema_decay) if algo.ema_decay > 0 else None
+        self.ema = WeightAverage(self.model, algo.ema_decay) if algo.ema_decay > 0 else None
         self.grouped = False
         self.decoder: FrameDecoder | None = None
 
@@ -122,13 +122,13 @@ class Learner:
         }
         if self.ema is not None:
             out["live"] = {k: torch.from_numpy(v) for k, v in self.weights().items()}
-            out["ema_steps"] = int(self.ema.n_averaged)
+            out["ema_steps"] = self.ema.steps
         return out
 
     def load_state(self, state: dict[str, Any]) -> None:
         if self.ema is not None:
             self.ema.module.load_state_dict(state["model"])
-            self.ema.n_averaged.fill_(int(state.get("ema_steps", 1)))
+            self.ema.steps = int(state.get("ema_steps", 1))
         self.model.load_state_dict(state.get("live", state["model"]))
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = int(state["scheduler"]["steps"])
@@ -253,7 +253,7 @@ class Learner:
             group["lr"] = self.lr()
         self.optimizer.step()
         if self.ema is not None:
-            self.ema.update_parameters(self.model)
+            self.ema.update()
         self.steps += 1
         self.optimizer_steps += 1
         return float(norm)
