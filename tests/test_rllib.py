@@ -143,7 +143,7 @@ def test_a_two_iteration_rllib_ppo_run_writes_the_native_run_directory(
         assert column in metrics, column
     assert row["env_steps"] == 2 * 2 * 4  # 2 iterations x 2 envs x chunk_clips 4
     assert row["opt_steps"] > 0
-    assert set(results) == {"test_best", "test_last", "test_best_hold"}
+    assert set(results) == {"test_best", "test_best_hold"}  # selection='last': best.pt is last
     assert (run / "eval" / "test_best" / "predictions").is_dir()
     assert list(run.glob("events.out.tfevents.*"))
     assert json.loads((run / "meta.json").read_text())["engine"] == "rllib"

@@ -12,7 +12,7 @@ from trainer_helpers import ray_cluster, tiny_config, tiny_gtea
 
 from svtas_ray import config as config_mod
 from svtas_ray.models.checkpoint import Checkpoint, load_segmenter
-from svtas_ray.rl.trainer import Trainer
+from svtas_ray.rl.trainer import Trainer, selection_score
 
 __all__ = ["ray_cluster", "tiny_gtea"]
 
@@ -43,7 +43,7 @@ def test_a_run_writes_its_directory(tiny_gtea: Path, tmp_path: Path) -> None:
     assert (run / "eval" / "val" / "per_video.parquet").is_file()
     test_table = pd.read_parquet(run / "eval" / "test_best" / "per_video.parquet")
     assert len(test_table) == len(trainer.test_videos)
-    assert set(results) == {"test_best", "test_last", "test_best_hold"}
+    assert set(results) == {"test_best", "test_best_hold"}  # selection='last': best.pt is last
     hold = json.loads((run / "meta.json").read_text())["hold_rule"]
     assert 0 <= hold["theta"] < 1 and hold["min_len"] >= 0  # tuned on validation videos
     assert (run / "eval" / "test_best_hold" / "per_video.parquet").is_file()
@@ -85,6 +85,31 @@ def test_resume_continues_at_the_same_iteration(tiny_gtea: Path, tmp_path: Path)
     assert metrics["val_edit"].notna().all(), metrics
     train_state = Checkpoint.read(run / "checkpoints" / "last.pt").train_state
     assert train_state is not None and train_state["iteration"] == 2
+
+
+def test_selection_keeps_the_last_weights_or_the_best_validated(
+    tiny_gtea: Path, tmp_path: Path
+) -> None:
+    for selection in ("last", "val"):
+        cfg = config_mod.override(
+            tiny_config(tiny_gtea, tmp_path / selection, "supervised"),
+            {"selection": selection, "iterations": 4, "eval_every": 1},
+        )
+        with Trainer(cfg) as trainer:
+            trainer.train()
+            results = trainer.finish()
+            run = trainer.path
+        kept = Checkpoint.read(run / "checkpoints" / "best.pt").train_state
+        assert kept is not None
+        metrics = pd.read_parquet(run / "metrics.parquet")
+        score = metrics.apply(
+            lambda r: selection_score({k[4:]: r[k] for k in r.index if k.startswith("val_")}),
+            axis=1,
+        )
+        best_iteration = int(metrics["iteration"][score.idxmax()])  # the first of equal maxima
+        want = 4 if selection == "last" else best_iteration
+        assert kept["iteration"] == want, (selection, list(score))
+        assert ("test_last" in results) == (selection == "val")
 
 
 def test_averaged_weights_are_evaluated_and_saved_and_resume_restores_both(

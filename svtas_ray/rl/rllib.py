@@ -350,7 +350,7 @@ class RLlibTrainer:
                 "env_steps": self.env_steps,
             },
         )
-        if best:
+        if best or self.cfg.selection == "last":
             save_checkpoint_copy(last, ckpt / "best.pt")
 
     def finish(self) -> dict[str, dict[str, float]]:
@@ -358,7 +358,8 @@ class RLlibTrainer:
         cfg = self.cfg
         results: dict[str, dict[str, float]] = {}
         ckpt = self.path / "checkpoints"
-        for name in ("best", "last"):
+        # with selection='last' best.pt is last.pt: tested once
+        for name in ("best",) if self.cfg.selection == "last" else ("best", "last"):
             path = ckpt / f"{name}.pt"
             if not (path.is_file() and cfg.test_at_end):
                 continue
@@ -384,9 +385,12 @@ class RLlibTrainer:
         return results
 
     def _last_val_rows(self) -> list[dict[str, Any]] | None:
-        """The validation videos streamed with the last weights (the hold rule's tie-break)."""
+        """The validation videos streamed with the last weights (the hold rule's tie-break; none
+        when the kept weights are the last)."""
         last = self.path / "checkpoints" / "last.pt"
-        return self._stream("val", Checkpoint.read(last).state_dict) if last.is_file() else None
+        if not last.is_file() or self.cfg.selection == "last":
+            return None
+        return self._stream("val", Checkpoint.read(last).state_dict)
 
 
 __all__ = ["RLlibTrainer", "algorithm_config"]

@@ -476,7 +476,7 @@ class Trainer:
                 "worker_restarts": self.worker_restarts,
             },
         )
-        if best:
+        if best or self.cfg.selection == "last":
             save_checkpoint_copy(last, ckpt / "best.pt")
 
     def _restore(self, path: Path) -> None:
@@ -498,7 +498,8 @@ class Trainer:
         causal hold rule tuned on the validation videos (``test_best_hold``); summary.md."""
         results: dict[str, dict[str, float]] = {}
         ckpt = self.path / "checkpoints"
-        for name in ("best", "last"):
+        # with selection='last' best.pt is last.pt: tested once
+        for name in ("best",) if self.cfg.selection == "last" else ("best", "last"):
             path = ckpt / f"{name}.pt"
             if not (path.is_file() and self.cfg.test_at_end):
                 continue
@@ -524,9 +525,10 @@ class Trainer:
         return results
 
     def _last_val_rows(self) -> list[dict[str, Any]] | None:
-        """The validation videos streamed with the last weights (the hold rule's tie-break)."""
+        """The validation videos streamed with the last weights (the hold rule's tie-break; none
+        when the kept weights are the last)."""
         last = self.path / "checkpoints" / "last.pt"
-        if not last.is_file():
+        if not last.is_file() or self.cfg.selection == "last":
             return None
         return self._stream(
             "val", {k: v.numpy() for k, v in Checkpoint.read(last).state_dict.items()}
