@@ -19,6 +19,7 @@ import ray
 from trainer_helpers import ray_cluster, tiny_config, tiny_gtea
 
 from svtas_ray import config as config_mod
+from svtas_ray.rl.run_dir import read_metrics
 from svtas_ray.rl.trainer import Trainer
 
 __all__ = ["ray_cluster", "tiny_gtea"]
@@ -29,7 +30,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_cluster")]
 
 
 def iterations(run: Path) -> list[int]:
-    return [int(i) for i in pd.read_parquet(run / "metrics.parquet")["iteration"]]
+    return [int(i) for i in read_metrics(run / "metrics.parquet")["iteration"]]
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ runs/<name>/<timestamp>/
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import time
@@ -55,6 +56,16 @@ def resume_config(run_dir: str | Path) -> TrainConfig:
     return config_mod.load(TrainConfig, path)
 
 
+def read_metrics(path: str | Path) -> pd.DataFrame:
+    """A run's ``metrics.parquet`` as one consistent version, also while the run writes it.
+
+    The file is read into memory in one go: a path-based parquet read opens the file more
+    than once (footer, then pages), so a new version renamed over it in between mixes two
+    versions ("Couldn't deserialize thrift").
+    """
+    return pd.read_parquet(io.BytesIO(Path(path).read_bytes()))
+
+
 class RunLog:
     """Appends one metrics row per iteration to metrics.parquet and TensorBoard."""
 
@@ -64,7 +75,7 @@ class RunLog:
         table = path / "metrics.parquet"
         if table.is_file():  # resuming: keep earlier iterations
             try:
-                records = pd.read_parquet(table).to_dict("records")
+                records = read_metrics(table).to_dict("records")
             except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
                 raise DataError(
                     f"{table}: not a readable metrics table ({str(exc).splitlines()[0][:120]}); "
