@@ -112,15 +112,6 @@ class Task:
             out[:, t] = prev
         return out, grad
 
-    def video_rewards(self, w: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Selection score ``(S, V)`` of each row of ``w`` on each video."""
-        return np.array(
-            [
-                [self._score(labels, y) for labels in self.decode(p, w, rng)[0]]
-                for p, y in self.videos
-            ]
-        ).T
-
     def scores(self, w: np.ndarray) -> list[dict[str, float]]:
         """Pooled scores of each row of ``w`` (greedy) over the videos."""
         per = [
@@ -129,7 +120,8 @@ class Task:
         ]
         return [summarize([video[i] for video in per]) for i in range(len(w))]
 
-    def _score(self, labels: np.ndarray, y: np.ndarray) -> float:
+    def reward(self, labels: np.ndarray, y: np.ndarray) -> float:
+        """Selection score of one video's stream labels ``(T_s,)`` against its labels ``(T,)``."""
         score = score_video(expand(labels, len(y), self.sr), y, self.bg)
         return selection_score(summarize([score]))
 
@@ -173,7 +165,7 @@ def fit_reinforce(task: Task, iters: int = 120, samples: int = 8, lr: float = 0.
         rows = np.tile(w, (samples, 1))
         for p, y in task.videos:
             labels, g = task.decode(p, rows, rng)
-            reward = np.array([task._score(lab, y) for lab in labels])
+            reward = np.array([task.reward(lab, y) for lab in labels])
             advantage = reward - (reward.sum() - reward) / (samples - 1)
             grad += (advantage[:, None] * g).mean(0)
         grad[5] = 0.0  # the rule feature stays off
