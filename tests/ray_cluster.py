@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -51,9 +52,47 @@ def ray_env() -> dict[str, str]:
     return env
 
 
-def _node_ports() -> list[str]:
-    node, obj, metrics, agent, agent_grpc, runtime_env, lo = free_ports(7)
-    lo = 20000 + (lo % 20000)  # a worker port range of 100 ports, away from the ephemeral ones
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for ports bound to 0 (where :func:`free_ports` draws from)."""
+    try:
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(lo), int(hi)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def worker_port_range(taken: set[int], width: int = 100) -> int:
+    """The first port of ``width`` free ports outside the ephemeral range and ``taken``.
+
+    Ray refuses to start a node whose worker range holds one of its other ports, and
+    :func:`free_ports` draws those from the ephemeral range, so the worker range sits below it.
+    """
+    eph_lo, eph_hi = _ephemeral_range()
+    below = eph_lo - width if eph_lo > 10000 + width else None
+    rng = random.Random()
+    for _ in range(200):
+        lo = rng.randrange(10000, below) if below else rng.randrange(eph_hi + 1, 65536 - width)
+        ports = range(lo, lo + width)
+        if taken.isdisjoint(ports) and all(_bindable(p) for p in ports):
+            return lo
+    raise RuntimeError(f"no {width} consecutive free ports outside {eph_lo}-{eph_hi}")
+
+
+def _node_ports(taken: set[int]) -> list[str]:
+    ports = free_ports(6)
+    taken.update(ports)
+    node, obj, metrics, agent, agent_grpc, runtime_env = ports
+    lo = worker_port_range(taken)
+    taken.update(range(lo, lo + 100))
     return [
         f"--node-manager-port={node}",
         f"--object-manager-port={obj}",
@@ -74,6 +113,7 @@ class LocalCluster:
     gcs_port: int = 0
     dashboard_port: int = 0
     log: list[str] = field(default_factory=list)
+    taken: set[int] = field(default_factory=set)  # every port handed to a node of this cluster
 
     @property
     def gcs_address(self) -> str:
@@ -94,6 +134,7 @@ class LocalCluster:
 
     def start_head(self, num_cpus: int = 1) -> None:
         self.gcs_port, self.dashboard_port, client = free_ports(3)
+        self.taken.update((self.gcs_port, self.dashboard_port, client))
         self._ray_start(
             [
                 "--head",
@@ -107,7 +148,7 @@ class LocalCluster:
                 f"--num-cpus={num_cpus}",
                 "--num-gpus=0",
                 f"--object-store-memory={300 * 1024**2}",
-                *_node_ports(),
+                *_node_ports(self.taken),
             ]
         )
 
@@ -120,7 +161,7 @@ class LocalCluster:
                 "--num-gpus=0",
                 f"--object-store-memory={300 * 1024**2}",
                 f"--resources={json.dumps(resources or {})}",
-                *_node_ports(),
+                *_node_ports(self.taken),
             ]
         )
 
