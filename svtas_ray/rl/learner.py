@@ -177,6 +177,13 @@ class Learner:
         self.optimizer_steps = 0
         return stats
 
+    def update_and_weights(
+        self, rows: list[RowSpec], *chunks: Chunk, progress: float = 0.0
+    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """:meth:`update`, then the new live weights: the next sampling's weights come back in
+        the update's own reply (called with ``num_returns=2``), not in a second round trip."""
+        return self.update(rows, *chunks, progress=progress), self.weights()
+
     def tensors(self, chunk: Chunk) -> TorchChunk:
         """``chunk`` on this learner's device, its frames decoded here in frames mode."""
         if chunk.obs is not None:

@@ -22,7 +22,6 @@ the test split is evaluated once, at the end, with the best and the last weights
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
@@ -133,6 +132,7 @@ class Trainer:
         self.classes = self.dataset.classes.names
         self.normalization = self._feature_stats()
         self.learners: list[Any] = self._make_learners()
+        self.weights_ref: Any = None  # the live weights after the last update (None: ask for them)
         self.learner_restarts = 0
         self.in_flight: deque[Sampling] = deque()  # samplings requested, oldest first
         self.log = RunLog(self.path)
@@ -202,6 +202,7 @@ class Trainer:
             ray.kill(actor)
         self.in_flight.clear()  # their weights came from the dead learners
         self.learners = self._make_learners()
+        self.weights_ref = None
         self.learner_restarts += 1
         last = self.path / "checkpoints" / "last.pt"
         if last.is_file():
@@ -316,35 +317,54 @@ class Trainer:
         sampling = self.in_flight.popleft()
         while len(self.in_flight) < self.cfg.algo.staleness:
             self._request()  # sampled while the learners update, with the current weights
-        chunks, stats = self._collect(sampling)
+        # With one learner the update is submitted before the stats are fetched: Ray starts it
+        # as soon as the chunks exist, without a driver round trip in between. (Learners in a
+        # process group must all run an update or none, so they wait for the stats.)
+        chunks = [chunk for _, chunk, _ in sampling.calls]
+        weights = self.weights_ref
+        updates = self._update(chunks) if len(self.learners) == 1 else None
+        try:
+            stats = ray.get([stats_ref for _, _, stats_ref in sampling.calls])
+        except RayActorError as exc:  # a worker died; an update on its chunk failed unrun
+            if self._is_learner(exc):
+                raise
+            self.weights_ref, updates = weights, None
+            chunks, stats = self._collect(sampling)
         t1 = time.perf_counter()
-        plan = shard(len(chunks), len(self.learners))
-        learn = ray.get(
-            [
-                lrn.update.remote(rows, *[chunks[i] for i in idx], progress=self.progress)
-                for lrn, (idx, rows) in zip(self.learners, plan, strict=True)
-            ]
-        )
+        learn = ray.get(updates if updates is not None else self._update(chunks))
         t2 = time.perf_counter()
         self.iteration += 1
         row = self._row(stats, learn[0], t0, t1, t2)
         row["staleness"] = self.iteration - 1 - sampling.version  # updates the weights lagged
         return row
 
+    def _update(self, chunks: list[Any]) -> list[Any]:
+        """Submit one update of every learner on the chunk refs; the refs of their stats."""
+        updates = []
+        plan = shard(len(chunks), len(self.learners))
+        for rank, (lrn, (idx, rows)) in enumerate(zip(self.learners, plan, strict=True)):
+            args = (rows, *[chunks[i] for i in idx])
+            if rank == 0:  # its reply also carries the weights the next sampling needs
+                call = lrn.update_and_weights.options(num_returns=2)
+                stats_ref, self.weights_ref = call.remote(*args, progress=self.progress)
+            else:
+                stats_ref = lrn.update.remote(*args, progress=self.progress)
+            updates.append(stats_ref)
+        return updates
+
     def _request(self) -> None:
         """Ask every worker for its next chunk with the learners' current weights."""
-        weights = self.learners[0].weights.remote()
+        weights = self.weights_ref
+        if weights is None:  # no update since the learners were made or restored
+            weights = self.weights_ref = self.learners[0].weights.remote()
         clips = self.cfg.algo.chunk_clips
         calls = [(w, *w.sample.options(num_returns=2).remote(weights, clips)) for w in self.workers]
         self.in_flight.append(Sampling(self.iteration, calls))
 
     def _collect(self, sampling: Sampling) -> tuple[list[Any], list[RolloutStats]]:
-        """Chunk refs and stats of every live worker of ``sampling``; dead workers are
-        recreated, and chunks are requested again while no worker returned one."""
-        with contextlib.suppress(RayActorError):  # the usual case: one round trip for all
-            stats = ray.get([stats_ref for _, _, stats_ref in sampling.calls])
-            return [chunk_ref for _, chunk_ref, _ in sampling.calls], stats
-        for _ in range(MAX_RESTARTS):  # some worker died: take the others' chunks one by one
+        """Chunk refs and stats of every live worker of ``sampling`` (some worker died); dead
+        workers are recreated, and chunks are requested again while no worker returned one."""
+        for _ in range(MAX_RESTARTS):  # take the live workers' chunks one by one
             chunks, stats = [], []
             for actor, chunk_ref, stats_ref in sampling.calls:
                 try:
@@ -487,6 +507,7 @@ class Trainer:
         keys = ("optimizer", "scheduler", "rng", "live", "ema_steps")
         state = {"model": ckpt.state_dict, **{k: train[k] for k in keys if k in train}}
         ray.get([lrn.load_state.remote(state) for lrn in self.learners])
+        self.weights_ref = None
         self.iteration = int(train["iteration"])
         self.best_score = float(train["best_score"])
         self.env_steps = int(train["env_steps"])
