@@ -166,6 +166,21 @@ def test_an_experiments_benchmark_selects_on_its_own_validation_videos() -> None
     assert setting_from_args(parser.parse_args(["--setting", "recipe"]))[0].val_videos == 2
 
 
+def test_an_experiments_data_root_takes_the_experiments_background_unless_bg_is_given() -> None:
+    import argparse
+
+    from svtas_ray.cli.bench import add_arguments, background_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    root = ["--data-root", "D"]
+    assert background_from_args(parser.parse_args([*root, "--experiment", "salads"])) == ()
+    assert background_from_args(parser.parse_args([*root, "--experiment", "egtea"])) == ("None",)
+    flags = [*root, "--experiment", "egtea", "--bg", "SIL"]
+    assert background_from_args(parser.parse_args(flags)) == ("SIL",)
+    assert background_from_args(parser.parse_args(root)) is None  # the benchmark's default
+
+
 def test_plan_jobs_covers_every_row_split_and_seed() -> None:
     full = SETTINGS["full"]
     jobs = plan_jobs(full)

@@ -59,7 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="same as --setting quick")
     p.add_argument("--data-root", help="dataset root (default: the setting's synthetic data)")
     p.add_argument(
-        "--bg", nargs="*", help="background classes with --data-root (default: background)"
+        "--bg",
+        nargs="*",
+        help="background classes with --data-root (default: the experiment's with --experiment, "
+        "else background)",
     )
     p.add_argument("--features-dir", default="features", help="feature folder under the root")
     p.add_argument("--splits", type=int, nargs="+", help="override the setting's splits")
@@ -146,6 +149,18 @@ def setting_from_args(args: argparse.Namespace) -> tuple[Setting, dict[str, Any]
     return setting, overrides
 
 
+def background_from_args(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """The background classes of ``--data-root``: ``--bg``, else the experiment's own, else None
+    (the benchmark's default)."""
+    if args.bg is not None:
+        return tuple(args.bg)
+    if args.experiment:
+        from svtas_ray.experiments import load_experiment
+
+        return tuple(load_experiment(args.experiment).config.data.background)
+    return None
+
+
 def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
     from svtas_ray.bench.jobs import prepare_data
     from svtas_ray.bench.run import run_benchmark
@@ -164,7 +179,7 @@ def cmd_offline_vs_streaming(args: argparse.Namespace) -> int:
         setting,
         args.data_root,
         cache_dir(args.cache_dir),
-        tuple(args.bg) if args.bg is not None else None,
+        background_from_args(args),
         args.features_dir,
         gtea,
     )
