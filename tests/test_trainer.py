@@ -151,6 +151,10 @@ def test_a_killed_worker_is_recreated_and_the_iteration_completes(
         ray.kill(trainer.workers[1])
         row = trainer.step()
         assert row["workers"] == 1 and row["worker_restarts"] == 1
+        # the update submitted on the dead worker's chunk failed without running: one update
+        # per iteration
+        state = ray.get(trainer.learners[0].state.remote())
+        assert state["scheduler"]["updates"] == trainer.iteration == 2
         row = trainer.step()  # the recreated worker samples again
         assert row["workers"] == 2
 
