@@ -63,6 +63,7 @@ class Learner:
             encoder: Any = self.model.encoder  # a FeatureProjector in features mode
             encoder.set_normalization(normalization["mean"], normalization["std"])
         self.model.to(self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
         algo = cfg.algo
         # fused: one kernel for every parameter (the per-tensor loop took ~20 % of an update of
         # the default model on CPU; benchmarks/learner_speed.py)
@@ -204,7 +205,7 @@ class Learner:
         wins = algorithms.windows(algo, int(batch.actions.shape[1]))
         if idx.numel() == 0:  # still join every all-reduce so the learners stay in step
             for _ in wins:
-                self.optimizer.zero_grad(set_to_none=False)
+                self.optimizer.zero_grad()
                 self._step()
             return sums
         sub = batch.rows(idx)
@@ -215,7 +216,7 @@ class Learner:
             with torch.autocast("cuda", torch.bfloat16, enabled=self.device.type == "cuda"):
                 rep = algorithms.replay(self.model, sub, clips, state, fresh, algo.bptt)
                 total, stats = algorithms.loss(rep, sub, clips, sub_tgt, algo, self.cfg.reward)
-            self.optimizer.zero_grad(set_to_none=False)
+            self.optimizer.zero_grad()
             total.backward()
             stats["grad_norm"] = self._step()
             state = detach_state(rep.state)
@@ -241,7 +242,7 @@ class Learner:
 
     def _step(self) -> float:
         """Average gradients over the group, clip them, step; returns the gradient norm."""
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        params = self.params
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
