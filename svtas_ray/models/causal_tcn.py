@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from svtas_ray.models.dropout import Dropout
 from svtas_ray.models.interface import State, TemporalHead, keep_last, module_dtype
 
 
@@ -54,7 +55,7 @@ class CausalDilatedLayer(nn.Module):
         self.context = (kernel_size - 1) * dilation - self.ahead
         self.conv_dilated = nn.Linear(kernel_size * dim, dim)
         self.conv_1x1 = nn.Linear(dim, dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(
         self, x: Tensor, cache: Tensor, lengths: Tensor | None, block_len: int | None = None
@@ -64,30 +65,73 @@ class CausalDilatedLayer(nn.Module):
         ``block_len`` (lookahead only): ``x`` holds consecutive clips of this length, and no tap
         reads across a clip's end (None: ``x`` is one clip).
         """
-        batch, length, channels = x.shape
+        length = x.shape[1]
         if self.ahead and lengths is not None:  # padding must read as the zeros past the end
             valid = torch.arange(length, device=x.device)[None, :] < lengths[:, None]
             x = x * valid[..., None].to(x.dtype)
-        past = torch.cat([cache, x], dim=1)
-        full = past
-        if self.ahead:
-            full = torch.cat([past, x.new_zeros(batch, self.ahead, channels)], dim=1)
-        # Tap j of output t reads full[t + j*d], i.e. input t - context + j*d: one strided view
-        # (B, L, k, C) of ``full``, copied once into (B, L, k*C). Functional calls (not module
-        # calls) keep the per-clip Python overhead low for short clips.
+        if self.ahead and block_len is not None and block_len < length:
+            taps, weight = self._block_taps(x, cache, block_len), self.conv_dilated.weight
+        else:
+            taps, weight = self._taps(x, cache)
+        # Functional calls (not module calls) keep the per-clip Python overhead low.
+        hidden = F.relu_(F.linear(taps, weight, self.conv_dilated.bias))
+        out = F.linear(hidden, self.conv_1x1.weight, self.conv_1x1.bias)
+        if self.training and self.dropout.p > 0:
+            out = self.dropout(out)
+        return x + out, self._next_cache(x, cache, lengths)
+
+    def _taps(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:
+        """The ``k`` taps of one clip side by side ``(B, L, k'*C)`` and the weight columns they
+        meet ``(C, k'*C)``.
+
+        Tap j of output t reads input ``t + j*d - context``: from the cache, from ``x`` or past
+        the clip's end (zeros). Each tap is cut from the tensor it lies in, so the backward pass
+        writes gradients into ``x`` only (never into a cache-sized buffer), and taps that lie
+        wholly past the clip's end (large dilations with lookahead) are dropped with their
+        weight columns: they would only multiply zeros.
+        """
+        batch, length, channels = x.shape
+        pieces = []
+        for j in range(self.kernel_size):
+            shift = j * self.dilation - self.context  # input offset of this tap
+            if shift >= length:  # this and every later tap read only zeros
+                break
+            if shift == 0:
+                pieces.append(x)
+            elif shift < 0 and shift + length <= 0:  # wholly in the cache
+                pieces.append(cache.narrow(1, self.context + shift, length))
+            elif shift < 0:
+                pieces.append(
+                    torch.cat([cache[:, self.context + shift :], x[:, : length + shift]], 1)
+                )
+            else:
+                pieces.append(torch.cat([x[:, shift:], x.new_zeros(batch, shift, channels)], 1))
+        weight = self.conv_dilated.weight
+        if len(pieces) < self.kernel_size:
+            weight = weight[:, : len(pieces) * channels]
+        return (torch.cat(pieces, -1) if len(pieces) > 1 else pieces[0]), weight
+
+    def _block_taps(self, x: Tensor, cache: Tensor, block_len: int) -> Tensor:
+        """The taps ``(B, L, k*C)`` of consecutive clips of ``block_len``, none crossing a
+        clip's end: one strided view of ``cat(cache, x, zeros)``, masked, copied once."""
+        batch, length, channels = x.shape
+        full = torch.cat([cache, x, x.new_zeros(batch, self.ahead, channels)], dim=1)
         s_batch, s_time, s_chan = full.stride()
         view = full.as_strided(
             (batch, length, self.kernel_size, channels),
             (s_batch, s_time, self.dilation * s_time, s_chan),
         )
-        if self.ahead and block_len is not None and block_len < length:
-            view = view * self._inside_block(length, block_len, x)
-        taps = view.reshape(batch, length, self.kernel_size * channels)
-        hidden = F.relu_(F.linear(taps, self.conv_dilated.weight, self.conv_dilated.bias))
-        out = F.linear(hidden, self.conv_1x1.weight, self.conv_1x1.bias)
-        if self.training and self.dropout.p > 0:
-            out = self.dropout(out)
-        return x + out, keep_last(past, self.context, lengths, dim=1)
+        view = view * self._inside_block(length, block_len, x)
+        return view.reshape(batch, length, self.kernel_size * channels)
+
+    def _next_cache(self, x: Tensor, cache: Tensor, lengths: Tensor | None) -> Tensor:
+        """The last ``context`` valid inputs of ``cat(cache, x)``: the next clip's cache."""
+        length = x.shape[1]
+        if lengths is not None:
+            return keep_last(torch.cat([cache, x], dim=1), self.context, lengths, dim=1)
+        if self.context <= length:
+            return x[:, length - self.context :]
+        return torch.cat([cache[:, length:], x], dim=1)
 
     def _inside_block(self, length: int, block_len: int, like: Tensor) -> Tensor:
         """``(L, k, 1)`` mask: 1 where tap j of output t stays inside t's clip of ``block_len``."""

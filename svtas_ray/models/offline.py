@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from svtas_ray.models.dropout import Dropout
+
 
 def as_mask(x: Tensor, mask: Tensor | None) -> Tensor:
     """``(B, T, 1)`` float mask (None: every frame valid)."""
@@ -47,7 +49,7 @@ class DilatedResidualLayer(nn.Module):
         self.dilation = dilation
         self.conv_dilated = nn.Linear(3 * channels, channels)
         self.conv_1x1 = nn.Linear(channels, channels)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
         """``x (B, T, C)``, ``mask (B, T, 1)``."""
@@ -113,7 +115,7 @@ class FramewiseLinear(nn.Module):
     def __init__(self, input_dim: int, num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.num_classes = num_classes
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.linear = nn.Linear(input_dim, num_classes)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> list[Tensor]:
