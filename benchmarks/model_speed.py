@@ -19,16 +19,15 @@ How to run::
 To debug, shorten it (``--frames 512 --repeats 1``); everything is single-process and seeded.
 Timings are the best of ``--repeats`` (other processes on a shared machine only add noise).
 
-Expected results (2 shared CPU cores, torch 2.13, 1 thread; timings move ±30 % with
-the machine's load): offline causal_mstcn ~22-25 µs/frame. Streamed, one video at a time costs
-~8x that at clip 16, ~4.5x at 32, ~2.7x at 64 and ~1.9x at 128: every clip pays a fixed ~2.5 ms
-(40 layers of eager PyTorch: ~320 small kernel calls, and 16-row matrix products at half the
-BLAS efficiency of long ones), which short clips cannot amortise. With a batch of 8 videos (a
-rollout worker's envs) it is ~2.1x, 1.5x, 1.2x and 1.0x; with 2 threads offline gets faster
-and the ratios grow (B=8: ~4x at 16, 1.35x at 128). torch.compile was tried (149 -> 104
+Expected results (2 CPU cores, torch 2.13, 1 thread, alone on the machine; timings move ±30 %
+with the machine's load): offline causal_mstcn ~8 µs/frame. Streamed, one video at a time costs
+~8x that at clip 16, ~4.4x at 32, ~2.5x at 64 and ~1.6x at 128: every clip pays a fixed ~0.8 ms
+(40 layers of eager PyTorch, ~8 small kernel calls each, and short matrix products at lower BLAS
+efficiency than long ones), which short clips cannot amortise. With a batch of 8 videos (a
+rollout worker's envs) it is ~1.5x, 1.0x, 0.83x and 0.71x. torch.compile was tried (149 -> 104
 µs/frame at clip 16, 40 s to compile) and not adopted. The logits agree exactly (Δ = 0).
-Throughput at clip 64: causal_mstcn ~15-19k frames/s inference, ~7-9k training; brt ~23-26k and
-~8-9k; the TSM backbone ~2,600 frames/s at 64 px and ~850 at 112 px (training ~650 / ~250).
+Throughput at clip 64: causal_mstcn ~50k frames/s inference, ~23k training; brt ~33k and ~12k;
+the TSM backbone ~3,500 frames/s at 64 px and ~1,250 at 112 px (training ~1,100 / ~370).
 On an H200 (``--device cuda``) everything is launch-bound: offline 2.2 µs/frame, streamed
 ~40-235 µs/frame at batch 1. The whole run takes about 40 s on the CPU.
 """
