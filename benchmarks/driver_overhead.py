@@ -17,13 +17,11 @@ same overhead against an iteration of realistic size.
 
 Beside each W, the same decomposition of **Ray's floor** (``floor_*`` columns): a stub loop with
 the same actors and resources, in which each worker burns, in CPU time, what one worker's
-sampling took at the first W (1 by default), returns a 16 KB chunk and its own time, and the learner burns what the
-real learner's update took at that W and returns new weights; the driver submits, fetches and
-hands refs on exactly as the trainer does. What the stub's driver share shows is what Ray's
-actor calls cost with these processes on these cores, before any of the trainer's own work.
-
-Every W gets the same total of envs per worker (1) and the same chunk, so the learner's batch
-grows with W, as it does on a cluster.
+sampling took at the first W (1 by default), returns a 16 KB chunk and its own time, and the
+learner burns what the real learner's update took at that W and returns new weights; the driver
+submits, fetches and hands refs on exactly as the trainer does. What the stub's driver share
+shows is what Ray's actor calls cost with these processes on these cores, before any of the
+trainer's own work.
 """
 
 from __future__ import annotations
