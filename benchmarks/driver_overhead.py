@@ -22,6 +22,9 @@ learner burns what the real learner's update took at that W and returns new weig
 submits, fetches and hands refs on exactly as the trainer does. What the stub's driver share
 shows is what Ray's actor calls cost with these processes on these cores, before any of the
 trainer's own work.
+
+Every W gets the same total of envs per worker (1) and the same chunk, so the learner's batch
+grows with W, as it does on a cluster.
 """
 
 from __future__ import annotations
