@@ -443,8 +443,9 @@ class AlgoConfig:
     window by window from its stored start state, the memory carried (detached) from one window
     to the next, so a chunk of K clips gives K / window_clips small steps instead of one."""
     lr_schedule: LrSchedule = "cosine"
-    """After the warm-up: constant, or cosine decay to 0 over the run (its progress is the larger
-    of iterations done / ``iterations`` and seconds spent / ``time_budget_s``)."""
+    """After the warm-up: constant, or cosine decay to 0 over the run (its progress is the largest
+    of iterations done / ``iterations``, seconds spent / ``time_budget_s`` and epochs done /
+    ``max_epochs``)."""
     pretrain_iterations: int = 30
     """Supervised pre-training: the first this many updates optimise CE + smoothing only, then
     ``kind``'s objective takes over with CE kept as its auxiliary term (cross-entropy first, then
@@ -580,6 +581,11 @@ class TrainConfig:
     """Training iterations (one rollout + one update each)."""
     time_budget_s: float = 0.0
     """Stop after this many seconds of training even before `iterations` (0: no budget)."""
+    max_epochs: float = 0.0
+    """Stop after this many passes over the fitting videos' clips (env steps / their clips), even
+    before `iterations` or the time budget (0: no cap); the cosine schedule decays over whichever
+    limit comes first (svtas_ray/rl/budget.py). It keeps a time budget from buying ever more
+    passes over a small dataset on a faster machine (docs/learning.md)."""
     eval_every: int = 5
     """Evaluate on the validation subset every this many iterations (and after the last)."""
     val_videos: int | None = None
@@ -614,6 +620,7 @@ class TrainConfig:
         _require(bool(self.name.strip()), "name must not be empty")
         _require(self.iterations >= 0, f"iterations must be >= 0, got {self.iterations}")
         _require(self.time_budget_s >= 0, f"time_budget_s must be >= 0, got {self.time_budget_s}")
+        _require(self.max_epochs >= 0, f"max_epochs must be >= 0, got {self.max_epochs}")
         _require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
         _require(
             self.val_videos is None or self.val_videos >= 0,

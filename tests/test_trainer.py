@@ -62,6 +62,20 @@ def test_a_run_writes_its_directory(tiny_gtea: Path, tmp_path: Path) -> None:
     assert loaded_cfg == cfg and sum(p.numel() for p in model.parameters()) > 0
 
 
+def test_max_epochs_stops_after_that_many_passes_over_the_fitting_clips(
+    tiny_gtea: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(tiny_gtea, tmp_path / "runs", "supervised")
+    cfg = config_mod.override(cfg, {"iterations": 50, "max_epochs": 1.0, "test_at_end": False})
+    with Trainer(cfg) as trainer:
+        trainer.train()
+        clips, steps, iterations = trainer.clips_per_epoch, trainer.env_steps, trainer.iteration
+    per_iteration = 2 * 4  # envs_per_worker x chunk_clips
+    assert 0 < clips < 50 * per_iteration
+    assert steps >= clips > steps - per_iteration  # the first iteration that completes a pass
+    assert iterations == steps // per_iteration < 50
+
+
 def test_resume_continues_at_the_same_iteration(tiny_gtea: Path, tmp_path: Path) -> None:
     """Also: the last iteration of every train() call is validated, off the eval_every schedule
     (at an iteration count, and when the time budget runs out)."""

@@ -122,7 +122,8 @@ JOB_FIELDS = ("model.head", "algo.kind")
 
 def protocol_overrides(cfg: TrainConfig) -> dict[str, Any]:
     """Dotted overrides that give a benchmark job ``cfg``'s clips, reward, model and objective
-    hyperparameters (all but the fields each job sets itself, :data:`JOB_FIELDS`)."""
+    hyperparameters (all but the fields each job sets itself, :data:`JOB_FIELDS`) and its cap on
+    passes over the data (``max_epochs``; the wall-clock budget is the setting's)."""
     out: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
@@ -135,6 +136,7 @@ def protocol_overrides(cfg: TrainConfig) -> dict[str, Any]:
     data = to_dict(cfg)
     for section in PROTOCOL_SECTIONS:
         walk(section, data[section])
+    out["max_epochs"] = cfg.max_epochs
     return out
 
 

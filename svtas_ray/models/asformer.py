@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from svtas_ray.models.dropout import Dropout
 from svtas_ray.models.offline import as_mask, dilated_taps
 
 
@@ -100,7 +101,7 @@ class AttModule(nn.Module):
         self.feed_forward = nn.Linear(3 * channels, channels)  # Conv1d(3, dilation) on taps
         self.att_layer = AttLayer(channels, reduction, dilation, decoder)
         self.conv_1x1 = nn.Linear(channels, channels)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.alpha = alpha
 
     def forward(self, x: Tensor, encoder_features: Tensor | None, mask: Tensor) -> Tensor:

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from svtas_ray.models.causal_tcn import CausalStage
+from svtas_ray.models.dropout import Dropout
 from svtas_ray.models.interface import State, TemporalHead, module_dtype
 
 
@@ -69,7 +70,7 @@ class RecurrentBlock(nn.Module):
         self.read = Attention(dim, heads, dropout)
         self.norm_ff = nn.LayerNorm(dim)
         self.ff = nn.Sequential(
-            nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * dim, dim)
+            nn.Linear(dim, 2 * dim), nn.GELU(), Dropout(dropout), nn.Linear(2 * dim, dim)
         )
         self.write = Attention(dim, heads, dropout)
         self.gates = nn.Linear(dim, 3 * dim)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from svtas_ray.errors import ConfigError
+from svtas_ray.models.dropout import Dropout
 from svtas_ray.models.interface import InputEncoder, State, keep_last, module_dtype
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -48,7 +49,7 @@ class FeatureProjector(InputEncoder):
         super().__init__()
         self.input_shape = (input_dim,)
         self.out_dim = out_dim
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.proj = nn.Linear(input_dim, out_dim)
         self.in_mean: Tensor
         self.in_std: Tensor
@@ -194,7 +195,7 @@ class FrameEncoder(InputEncoder):
         self.input_shape = (*self.frame_size, 3)
         self.out_dim = out_dim
         self.freeze = freeze
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.proj = nn.Linear(trunk.out_dim, out_dim)
         self.mean: Tensor
         self.std: Tensor

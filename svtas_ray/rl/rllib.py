@@ -37,6 +37,7 @@ from svtas_ray.data.normalization import FeatureStats
 from svtas_ray.errors import ConfigError
 from svtas_ray.evaluate import hold_stage, stream_videos, write_eval
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
+from svtas_ray.rl.budget import Budget, epoch_clips
 from svtas_ray.rl.policy import build_policy
 from svtas_ray.rl.progress import TrainProgress, train_progress
 from svtas_ray.rl.ray_session import init_ray
@@ -195,6 +196,11 @@ class RLlibTrainer:
         self.dataset = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
         self.classes = self.dataset.classes.names
         self.normalization = self._feature_stats()
+        self.clips_per_epoch = (
+            epoch_clips(self.dataset, self.fit_videos, cfg.clip.clip_len, cfg.clip.sample_rate)
+            if cfg.max_epochs
+            else 0
+        )
         self.model = build_policy(cfg, self.num_classes, self.obs_shape)  # for evaluation
         self.algo: Any = algorithm_config(cfg, self.fit_videos, self.normalization).build_algo()
         self.iteration, self.env_steps, self.best_score = 0, 0, -np.inf
@@ -250,15 +256,15 @@ class RLlibTrainer:
         with train_progress(progress, self.iteration, target, budget) as bar:
             return self._train(target, budget, bar)
 
-    def _train(self, target: int, budget: float, bar: TrainProgress) -> dict[str, Any]:
-        start = time.perf_counter()
+    def _train(self, target: int, budget_s: float, bar: TrainProgress) -> dict[str, Any]:
+        budget = Budget(target, budget_s, self.cfg.max_epochs, self.clips_per_epoch)
         row: dict[str, Any] = {}
-        while self.iteration < target and not (budget and time.perf_counter() - start > budget):
+        while not budget.done(self.iteration, self.env_steps):
             row = self.step()
-            last = self.iteration == target or (budget > 0 and time.perf_counter() - start > budget)
+            last = budget.done(self.iteration, self.env_steps)
             validate = bool(self.val_videos) and (self.iteration % self.cfg.eval_every == 0 or last)
             improved = self._validate(row) if validate else not self.val_videos
-            row["wall_s"] = time.perf_counter() - start
+            row["wall_s"] = budget.elapsed()
             self.log.log(row)
             self.save(best=improved)
             bar.update(row)

@@ -43,6 +43,7 @@ from svtas_ray.errors import ConfigError, RunStopped
 from svtas_ray.evaluate import hold_stage, write_eval
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
+from svtas_ray.rl.budget import Budget, epoch_clips
 from svtas_ray.rl.learner import Learner, RowSpec
 from svtas_ray.rl.progress import TrainProgress, train_progress
 from svtas_ray.rl.ray_session import init_ray
@@ -131,6 +132,11 @@ class Trainer:
         self.dataset = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
         self.classes = self.dataset.classes.names
         self.normalization = self._feature_stats()
+        self.clips_per_epoch = (
+            epoch_clips(self.dataset, self.fit_videos, cfg.clip.clip_len, cfg.clip.sample_rate)
+            if cfg.max_epochs
+            else 0
+        )
         self.learners: list[Any] = self._make_learners()
         self.weights_ref: Any = None  # the live weights after the last update (None: ask for them)
         self.learner_restarts = 0
@@ -266,22 +272,19 @@ class Trainer:
         log.info("TensorBoard: tensorboard --logdir %s", self.path)
         return row
 
-    def _train(self, target: int, budget: float, bar: TrainProgress) -> dict[str, Any]:
+    def _train(self, target: int, budget_s: float, bar: TrainProgress) -> dict[str, Any]:
         cfg = self.cfg
-        start = time.perf_counter()
+        budget = Budget(target, budget_s, cfg.max_epochs, self.clips_per_epoch)
         row: dict[str, Any] = {}
         validated, failures = True, 0
-        while self.iteration < target and not (budget and time.perf_counter() - start > budget):
-            spent = (time.perf_counter() - start) / budget if budget else 0.0
-            self.progress = max(self.iteration / max(target, 1), spent)
+        while not budget.done(self.iteration, self.env_steps):
+            self.progress = budget.progress(self.iteration, self.env_steps)
             try:
                 row = self.step()
-                last = self.iteration == target or (
-                    budget > 0 and time.perf_counter() - start > budget
-                )
+                last = budget.done(self.iteration, self.env_steps)
                 validated = bool(self.val_videos) and (self.iteration % cfg.eval_every == 0 or last)
                 improved = self._validate(row) if validated else not self.val_videos
-                row["wall_s"] = time.perf_counter() - start  # validation included
+                row["wall_s"] = budget.elapsed()  # validation included
                 self.log.log(row)  # the row first: a crash before the checkpoint redoes it
                 self.save(best=improved)
                 bar.update(row)
@@ -296,7 +299,7 @@ class Trainer:
             # The budget ran out while saving or logging an iteration that was not validated:
             # validate it now, so the run always ends with a model selected on validation.
             improved = self._validate(row)
-            row["wall_s"] = time.perf_counter() - start
+            row["wall_s"] = budget.elapsed()
             self.log.log(row)  # replaces the iteration's row, now with its val_ scores
             self.save(best=improved)
         return row

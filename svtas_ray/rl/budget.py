@@ -1,0 +1,62 @@
+"""When a training run stops: iterations, seconds, or passes over the fitting videos.
+
+A run stops at whichever of ``TrainConfig.iterations``, ``time_budget_s`` and ``max_epochs``
+comes first, and the cosine learning-rate schedule decays over the same horizon (its progress is
+the largest of the three fractions). An epoch is one pass over the fitting videos' clips: env
+steps (one clip each) divided by the clips those videos hold at the run's clip length and sample
+rate. The epoch cap makes a quick budget independent of the machine's speed on small datasets: on
+GTEA-sized data a faster machine otherwise buys many more passes in the same seconds, and the
+streaming recipe scored worse for it (docs/learning.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from svtas_ray.data.clips import ClipPlan
+from svtas_ray.data.layout import Dataset
+
+
+def epoch_clips(dataset: Dataset, videos: Sequence[str], clip_len: int, sample_rate: int) -> int:
+    """Clips in one pass over ``videos``: what one epoch of env steps is."""
+    return sum(ClipPlan(len(dataset.labels(v)), clip_len, sample_rate).num_clips for v in videos)
+
+
+@dataclass
+class Budget:
+    """The stop rule of one ``train()`` call; a limit of 0 is off (``iterations`` never is)."""
+
+    iterations: int
+    """Stop once the run has done this many iterations in total."""
+    seconds: float
+    """Stop once this ``train()`` call has run this long."""
+    epochs: float
+    """Stop once the run's env steps reach this many passes over ``clips_per_epoch``."""
+    clips_per_epoch: int
+    """Clips of one pass over the fitting videos (:func:`epoch_clips`)."""
+    start: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def epochs_done(self, env_steps: int) -> float:
+        return env_steps / self.clips_per_epoch if self.clips_per_epoch else 0.0
+
+    def progress(self, iteration: int, env_steps: int) -> float:
+        """How far the run is, in [0, 1]: the largest fraction of any limit."""
+        parts = [iteration / max(self.iterations, 1)]
+        if self.seconds:
+            parts.append(self.elapsed() / self.seconds)
+        if self.epochs and self.clips_per_epoch:
+            parts.append(self.epochs_done(env_steps) / self.epochs)
+        return min(max(parts), 1.0)
+
+    def done(self, iteration: int, env_steps: int) -> bool:
+        """Whether any limit is reached."""
+        return (
+            iteration >= self.iterations
+            or (self.seconds > 0 and self.elapsed() > self.seconds)
+            or (self.epochs > 0 and self.epochs_done(env_steps) >= self.epochs)
+        )
