@@ -145,6 +145,7 @@ def test_protocol_overrides_keep_the_experiment_settings_but_not_the_job_fields(
     job = override(TrainConfig(model=ModelConfig(head="brt")), found)
     assert job.clip == exp.clip and job.reward == exp.reward
     assert job.model.head == "brt" and job.model.tcn_layers == exp.model.tcn_layers
+    assert job.max_epochs == exp.max_epochs
 
 
 def test_an_experiments_benchmark_selects_on_its_own_validation_videos() -> None:
