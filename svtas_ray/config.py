@@ -585,7 +585,7 @@ class TrainConfig:
     """Stop after this many passes over the fitting videos' clips (env steps / their clips), even
     before `iterations` or the time budget (0: no cap); the cosine schedule decays over whichever
     limit comes first (svtas_ray/rl/budget.py). Without it a time budget buys ever more passes
-    over a small dataset on a faster machine: on two GTEA-sized datasets 15 passes scored 4-11
+    over a small dataset on a faster machine: on two GTEA-sized datasets 15 passes scored 3-13
     Edit and F1@50 above the ~45 that 120 s bought here, and on two Breakfast-structured ones it
     was within the seeds' spread (docs/learning.md)."""
     eval_every: int = 5

@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from svtas_ray.config import TrainConfig
 from svtas_ray.data.clips import ClipPlan
 from svtas_ray.data.layout import Dataset
 
@@ -22,6 +23,14 @@ from svtas_ray.data.layout import Dataset
 def epoch_clips(dataset: Dataset, videos: Sequence[str], clip_len: int, sample_rate: int) -> int:
     """Clips in one pass over ``videos``: what one epoch of env steps is."""
     return sum(ClipPlan(len(dataset.labels(v)), clip_len, sample_rate).num_clips for v in videos)
+
+
+def run_epoch_clips(cfg: TrainConfig, dataset: Dataset, fit_videos: Sequence[str]) -> int:
+    """:func:`epoch_clips` of a run's fitting videos at its clip settings; 0 (no labels read)
+    when ``cfg.max_epochs`` is off."""
+    if not cfg.max_epochs:
+        return 0
+    return epoch_clips(dataset, fit_videos, cfg.clip.clip_len, cfg.clip.sample_rate)
 
 
 @dataclass

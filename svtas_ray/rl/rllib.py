@@ -37,7 +37,7 @@ from svtas_ray.data.normalization import FeatureStats
 from svtas_ray.errors import ConfigError
 from svtas_ray.evaluate import hold_stage, stream_videos, write_eval
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
-from svtas_ray.rl.budget import Budget, epoch_clips
+from svtas_ray.rl.budget import Budget, run_epoch_clips
 from svtas_ray.rl.policy import build_policy
 from svtas_ray.rl.progress import TrainProgress, train_progress
 from svtas_ray.rl.ray_session import init_ray
@@ -196,11 +196,7 @@ class RLlibTrainer:
         self.dataset = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
         self.classes = self.dataset.classes.names
         self.normalization = self._feature_stats()
-        self.clips_per_epoch = (
-            epoch_clips(self.dataset, self.fit_videos, cfg.clip.clip_len, cfg.clip.sample_rate)
-            if cfg.max_epochs
-            else 0
-        )
+        self.clips_per_epoch = run_epoch_clips(cfg, self.dataset, self.fit_videos)
         self.model = build_policy(cfg, self.num_classes, self.obs_shape)  # for evaluation
         self.algo: Any = algorithm_config(cfg, self.fit_videos, self.normalization).build_algo()
         self.iteration, self.env_steps, self.best_score = 0, 0, -np.inf

@@ -43,7 +43,7 @@ from svtas_ray.errors import ConfigError, RunStopped
 from svtas_ray.evaluate import hold_stage, write_eval
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
-from svtas_ray.rl.budget import Budget, epoch_clips
+from svtas_ray.rl.budget import Budget, run_epoch_clips
 from svtas_ray.rl.learner import Learner, RowSpec
 from svtas_ray.rl.progress import TrainProgress, train_progress
 from svtas_ray.rl.ray_session import init_ray
@@ -132,11 +132,7 @@ class Trainer:
         self.dataset = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
         self.classes = self.dataset.classes.names
         self.normalization = self._feature_stats()
-        self.clips_per_epoch = (
-            epoch_clips(self.dataset, self.fit_videos, cfg.clip.clip_len, cfg.clip.sample_rate)
-            if cfg.max_epochs
-            else 0
-        )
+        self.clips_per_epoch = run_epoch_clips(cfg, self.dataset, self.fit_videos)
         self.learners: list[Any] = self._make_learners()
         self.weights_ref: Any = None  # the live weights after the last update (None: ask for them)
         self.learner_restarts = 0
