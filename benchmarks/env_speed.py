@@ -40,6 +40,7 @@ and whether each target holds.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -61,6 +62,9 @@ from svtas_ray.rewards import Reward
 
 CLIP_LEN = 64
 LENGTHS = {"gtea": 1100, "egtea": 40_000}
+LAYOUTS = {"C order": False, "time-major": True}
+"""Feature files as the MS-TCN layout writes them, and the same arrays time-major
+(``svtas-ray time-major``)."""
 TARGET_MS, TARGET_RATIO, TARGET_FRAMES = 0.3, 1.5, 0.8
 SHARED = Path(
     os.environ.get("SVTAS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared/data")
@@ -71,8 +75,11 @@ GTEA_VIDEO = SHARED / "gtea" / "videos" / "S1_Cheese_C1.mp4"
 # --------------------------------------------------------------------------- data
 
 
-def write_dataset(root: Path, preset: str, length: int, dim: int, num_videos: int = 2) -> Path:
-    """A dataset of ``num_videos`` videos of exactly ``length`` frames with ``dim``-d features."""
+def write_dataset(
+    root: Path, preset: str, length: int, dim: int, time_major: bool, num_videos: int = 2
+) -> Path:
+    """A dataset of ``num_videos`` videos of exactly ``length`` frames with ``dim``-d features,
+    saved in the MS-TCN C order or time-major (the same ``(D, T)`` arrays in Fortran order)."""
     spec = PRESETS[preset]
     classes = ClassMap(spec.classes)
     for sub in ("groundTruth", "splits", "features"):
@@ -85,7 +92,11 @@ def write_dataset(root: Path, preset: str, length: int, dim: int, num_videos: in
         labels = labels[np.arange(length) * len(labels) // length]  # stretch to `length`
         write_labels(root / "groundTruth" / f"{plan.name}.txt", labels, classes)
         out = np.lib.format.open_memmap(
-            root / "features" / f"{plan.name}.npy", "w+", np.float32, (dim, length)
+            root / "features" / f"{plan.name}.npy",
+            "w+",
+            np.float32,
+            (dim, length),
+            fortran_order=time_major,
         )
         for start in range(0, length, 4096):
             stop = min(length, start + 4096)
@@ -158,11 +169,14 @@ def time_reward(reward: Reward, plan: ClipPlan, labels: np.ndarray, actions: np.
 
 
 def features_rows(tmp: Path, steps: int, repeats: int, dim: int) -> list[dict[str, Any]]:
-    """One row per (video length, policy). The env and its two delegated parts are timed in
-    alternating blocks and the fastest block of each is kept (the machine may be shared)."""
+    """One row per (file layout, video length, policy). The env and its two delegated parts are
+    timed in alternating blocks and the fastest block of each is kept (the machine may be
+    shared)."""
     rows: list[dict[str, Any]] = []
-    for preset, length in LENGTHS.items():
-        root = write_dataset(tmp / preset, preset, length, dim)
+    for (preset, length), (layout, time_major) in itertools.product(
+        LENGTHS.items(), LAYOUTS.items()
+    ):
+        root = write_dataset(tmp / f"{preset}-{layout}", preset, length, dim, time_major)
         env = VideoSegmentationEnv(env_config(root, preset))
         ds = env.dataset
         video = ds.split_videos(1, "train")[0]
@@ -181,6 +195,7 @@ def features_rows(tmp: Path, steps: int, repeats: int, dim: int) -> list[dict[st
                 best["reward"] = min(best["reward"], time_reward(reward, plan, labels, actions))
             rows.append(
                 {
+                    "layout": layout,
                     "video": f"{preset} ({length:,} frames)",
                     "policy": policy,
                     "ms/step": best["env"] * 1e3,
@@ -192,15 +207,16 @@ def features_rows(tmp: Path, steps: int, repeats: int, dim: int) -> list[dict[st
             )
         source.close()
         env.close()
-    gtea = {r["policy"]: r["ms/step"] for r in rows if r["video"].startswith("gtea")}
+    gtea = {(r["layout"], r["policy"]): r["ms/step"] for r in rows if r["video"].startswith("gtea")}
     for row in rows:
-        row["EGTEA/GTEA"] = row["ms/step"] / gtea[row["policy"]] if row["video"][0] == "e" else 1.0
+        base = gtea[row["layout"], row["policy"]]
+        row["EGTEA/GTEA"] = row["ms/step"] / base if row["video"][0] == "e" else 1.0
     return rows
 
 
 def batch_rows(tmp: Path, steps: int, repeats: int, num_envs: int = 8) -> list[dict[str, Any]]:
     """The batched path on GTEA-length videos: N envs per call vs N separate env steps."""
-    cfg = env_config(tmp / "gtea", "gtea")
+    cfg = env_config(tmp / f"gtea-{next(iter(LAYOUTS))}", "gtea")
     batch = VideoSegmentationBatch(cfg, num_envs)
     single = VideoSegmentationEnv(cfg)
     actions = make_actions("blocky", steps, batch.envs[0].num_classes)
@@ -315,12 +331,15 @@ def main(argv: list[str] | None = None) -> int:
         batched = batch_rows(Path(tmp), args.steps, args.repeats)
         frames = [] if args.skip_frames else frames_rows(Path(tmp), args.frame_size, 5)
     text = f"### Features mode (D={args.dim}, clip 64x1, segmental reward)\n\n" + markdown(feat)
-    ok_ms = all(r["ms/step"] <= TARGET_MS for r in feat)
-    ok_ratio = all(r["EGTEA/GTEA"] <= TARGET_RATIO for r in feat)
-    text += (
-        f"\n\nTarget env overhead <= {TARGET_MS} ms/step: {'met' if ok_ms else 'NOT met'}; "
-        f"EGTEA/GTEA <= {TARGET_RATIO}: {'met' if ok_ratio else 'NOT met'}."
-    )
+    for layout in LAYOUTS:
+        rows = [r for r in feat if r["layout"] == layout]
+        ok_ms = all(r["ms/step"] <= TARGET_MS for r in rows)
+        ok_ratio = all(r["EGTEA/GTEA"] <= TARGET_RATIO for r in rows)
+        text += (
+            f"\n\n{layout}: target env overhead <= {TARGET_MS} ms/step "
+            f"{'met' if ok_ms else 'NOT met'}; EGTEA/GTEA <= {TARGET_RATIO} "
+            f"{'met' if ok_ratio else 'NOT met'}."
+        )
     text += "\n\n### Batched path (GTEA length, blocky actions)\n\n" + markdown(batched)
     if frames:
         ok_frames = all(r["env / get_batch"] >= TARGET_FRAMES for r in frames)

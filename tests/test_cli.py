@@ -34,7 +34,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 def test_help_needs_no_data_ray_or_gpu() -> None:
     out = run_cli("--help")
     assert out.returncode == 0
-    for command in ("synth", "check-data", "score", "convert-egtea"):
+    for command in ("synth", "check-data", "time-major", "score", "convert-egtea"):
         assert command in out.stdout
         assert run_cli(command, "--help").returncode == 0
 
@@ -137,6 +137,21 @@ def test_check_data_reports_and_fails_cleanly(tiny_dataset: Path) -> None:
     assert out.returncode == 2
     assert out.stderr.strip().endswith("mapping file not found (expected '<id> <name>' per line)")
     assert "Traceback" not in out.stderr
+
+
+def test_time_major_rewrites_every_feature_file_once(tiny_dataset: Path) -> None:
+    before = {p.name: np.load(p) for p in (tiny_dataset / "features").glob("*.npy")}
+    out = run_cli("time-major", str(tiny_dataset))
+    assert out.returncode == 0, out.stderr
+    assert "3 feature files rewritten time-major, 0 already were" in out.stdout
+    for name, array in before.items():
+        after = np.load(tiny_dataset / "features" / name)
+        assert after.flags.f_contiguous and np.array_equal(after, array)
+    out = run_cli("time-major", str(tiny_dataset))
+    assert "0 feature files rewritten time-major, 3 already were" in out.stdout
+    out = run_cli("time-major", str(tiny_dataset), "--features-dir", "nothing")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().endswith("nothing: no feature files of the dataset's videos")
 
 
 def test_bad_override_key_exits_2(tmp_path: Path) -> None:

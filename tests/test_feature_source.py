@@ -1,5 +1,6 @@
-"""Memory-mapped features: exact reads, bounded memory on a 1,000,000-frame file, and the checks
-of a feature file opened on its own (``svtas-ray stream --features``)."""
+"""Memory-mapped features: exact reads, bounded memory on a 1,000,000-frame file, the checks
+of a feature file opened on its own (``svtas-ray stream --features``), and the time-major
+rewrite (the same arrays, frames contiguous on disk)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from svtas_ray.data import features
 from svtas_ray.data.clips import ClipPlan
-from svtas_ray.data.features import FeatureSource, open_feature_file
+from svtas_ray.data.features import FeatureSource, open_feature_file, write_time_major
 from svtas_ray.errors import DataError
 
 
@@ -85,3 +87,41 @@ def test_open_feature_file_checks_what_training_checks(tmp_path: Path) -> None:
         open_feature_file(tmp_path / "text.npy")
     with pytest.raises(DataError, match=r"missing\.npy: feature file not found"):
         open_feature_file(tmp_path / "missing.npy")
+
+
+@pytest.mark.parametrize("whole_file", [True, False])
+def test_time_major_rewrite_keeps_the_array_and_its_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole_file: bool
+) -> None:
+    """Read whole, or block by block (the smallest block, 64 frames, over 101: one short)."""
+    if not whole_file:
+        monkeypatch.setattr(features, "_WHOLE_FILE_BYTES", 0)
+        monkeypatch.setattr(features, "_BLOCK_BYTES", 0)
+    data = np.random.default_rng(0).normal(size=(6, 101))
+    path = tmp_path / "f.npy"
+    np.save(path, data)
+    frames = np.array([0, 7, 8, 9, 50, 99, 100])
+    before = FeatureSource(path, None).read(frames)
+    assert not FeatureSource(path, None).time_major
+
+    assert write_time_major(path)
+    loaded = np.load(path)
+    assert loaded.flags.f_contiguous and not loaded.flags.c_contiguous
+    assert loaded.dtype == np.float64 and np.array_equal(loaded, data)
+    source = FeatureSource(path, None)
+    assert source.time_major
+    np.testing.assert_array_equal(source.read(frames), before)
+    np.testing.assert_array_equal(source.read(np.arange(101)), data.T.astype(np.float32))
+    assert [p.name for p in tmp_path.iterdir()] == ["f.npy"]  # no temporary file left
+
+    assert not write_time_major(path)  # already time-major: nothing written
+    assert np.array_equal(np.load(path), data)
+
+
+def test_time_major_refuses_a_bad_file_and_leaves_it(tmp_path: Path) -> None:
+    path = tmp_path / "ints.npy"
+    np.save(path, np.zeros((3, 4), np.int64))
+    with pytest.raises(DataError, match=r"ints\.npy: features must be floating point"):
+        write_time_major(path)
+    assert np.load(path).flags.c_contiguous
+    assert [p.name for p in tmp_path.iterdir()] == ["ints.npy"]

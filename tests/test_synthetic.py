@@ -57,6 +57,7 @@ def test_every_preset_writes_a_valid_dataset(tmp_path, preset):
     for v in videos:
         x = np.load(ds.feature_path(v), mmap_mode="r")
         assert x.dtype == np.float32 and x.shape == (8, len(ds.labels(v)))
+        assert x.flags.f_contiguous  # written time-major: one read per clip
         assert np.isfinite(x).all()
 
 

@@ -1,4 +1,4 @@
-"""The data commands of ``svtas-ray``: synth, check-data, convert-egtea, score, viz."""
+"""The data commands of ``svtas-ray``: synth, check-data, time-major, convert-egtea, score, viz."""
 
 from __future__ import annotations
 
@@ -60,6 +60,28 @@ def cmd_check_data(args: argparse.Namespace) -> int:
     )
     print(summary.as_text())
     print("ok: dataset is valid")
+    return 0
+
+
+def cmd_time_major(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from svtas_ray.data.features import write_time_major
+    from svtas_ray.data.layout import Dataset
+    from svtas_ray.errors import DataError
+
+    ds = Dataset.open(args.root, (), args.features_dir)
+    paths = [p for p in map(ds.feature_path, ds.videos()) if p.is_file()]
+    if not paths:
+        raise DataError(f"{ds.root / ds.features_dir}: no feature files of the dataset's videos")
+    rewritten = sum(
+        write_time_major(p)
+        for p in tqdm(paths, desc="time-major", unit="file", disable=not sys.stderr.isatty())
+    )
+    print(
+        f"{ds.root / ds.features_dir}: {rewritten} feature files rewritten time-major, "
+        f"{len(paths) - rewritten} already were"
+    )
     return 0
 
 
@@ -161,6 +183,18 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--deep", action="store_true", help="decode every frame of every video")
     p.set_defaults(func=cmd_check_data)
+
+    p = sub.add_parser(
+        "time-major",
+        help="rewrite a dataset's (D, T) feature files with frames contiguous on disk",
+        description="Rewrite every features/<video>.npy of a dataset in Fortran order: np.load "
+        "returns the same (D, T) arrays, but a clip of frames becomes one contiguous read (the "
+        "environment's feature reads get 2-3x faster at D = 2048). Files already time-major "
+        "are left alone; each file is replaced only once its copy is complete.",
+    )
+    p.add_argument("root", help="dataset root in the MS-TCN layout")
+    p.add_argument("--features-dir", default="features", help="feature folder under the root")
+    p.set_defaults(func=cmd_time_major)
 
     p = sub.add_parser("convert-egtea", help="EGTEA Gaze+ RULSTM annotations to frame-wise labels")
     p.add_argument("rulstm", help="folder with actions.csv, training{1,2,3}.csv, validation*.csv")

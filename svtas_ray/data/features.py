@@ -8,6 +8,12 @@ block buffer of at most ``_BLOCK_BYTES`` that slides along the video; resident m
 buffer, whatever the video length (a 1,000,000-frame file streams with < 100 MB growth: tested).
 Files up to ``_WHOLE_FILE_BYTES`` are read whole, in one call.
 
+The MS-TCN layout stores ``(D, T)`` in C order, so the D values of one frame lie ``T`` elements
+apart and a clip costs D positioned reads (at load) and a transposing copy (per clip). The same
+``(D, T)`` array saved in Fortran order (:func:`write_time_major`, ``svtas-ray time-major``) keeps
+each frame's D values together: a clip is one contiguous read and a plain copy. ``np.load``
+returns an equal array either way.
+
 :func:`open_feature_file` opens a feature file outside a dataset (``svtas-ray stream``) with the
 same checks training applies to a dataset's files.
 """
@@ -86,6 +92,11 @@ class FeatureSource:
         self._fd: int | None = None
         self._buf = np.empty((self.dim, 0), dtype=self._dtype)  # frames [_b0, _b0 + width)
         self._b0 = 0
+
+    @property
+    def time_major(self) -> bool:
+        """True when the file keeps each frame's D values together (Fortran order on disk)."""
+        return self._fortran
 
     def feature_index(self, frames: np.ndarray) -> np.ndarray:
         """Feature-file frame indices for label frame indices ``frames``."""
@@ -170,6 +181,38 @@ class FeatureSource:
         state = {**self.__dict__, "_fd": None, "_b0": 0}
         state["_buf"] = np.empty((self.dim, 0), dtype=self._dtype)
         return state
+
+
+def write_time_major(path: str | Path) -> bool:
+    """Rewrite the ``(D, T)`` feature file ``path`` in Fortran order (frames contiguous on disk).
+
+    ``np.load`` returns an equal array afterwards (same shape, dtype and values); only the byte
+    layout changes, so every reader of the MS-TCN layout still works and :class:`FeatureSource`
+    reads a clip with one contiguous read instead of D strided ones. The copy runs in blocks of
+    frames (bounded memory) into a temporary file beside ``path`` that then replaces it, so an
+    interrupted conversion leaves the original. Returns False (and writes nothing) when the file
+    already is time-major. Raises DataError, naming the file, when it is not a feature file.
+    """
+    path = Path(path)
+    source = FeatureSource(path, None)  # the checks training applies
+    try:
+        if source.time_major:
+            return False
+        tmp = path.with_name(f".{path.name}.time-major.tmp")
+        shape = (source.dim, source.num_frames)
+        try:
+            out = np.lib.format.open_memmap(tmp, "w+", source._dtype, shape, fortran_order=True)
+            for start in range(0, source.num_frames, source._block):
+                width = min(source._block, source.num_frames - start)
+                out[:, start : start + width] = source._load(start, width)
+            out.flush()
+            del out
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
+    finally:
+        source.close()
 
 
 def read_video_features(

@@ -166,7 +166,8 @@ class FeatureModel:
         clean = moving_average(means + seg_offset[seg_id], cfg.boundary_blur)
         noise = ar1(rng, t_len, dim, cfg.noise_corr) * (cfg.noise * unit)
         x = gain * clean + video_offset + noise  # (T, D)
-        return np.ascontiguousarray(x.T, dtype=np.float32)
+        # (D, T) in Fortran order: the MS-TCN array, saved time-major (one read per clip)
+        return x.astype(np.float32).T
 
 
 def ar1(rng: np.random.Generator, t_len: int, dim: int, rho: float, block: int = 64) -> np.ndarray:
