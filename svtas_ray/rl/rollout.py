@@ -107,7 +107,7 @@ class RolloutWorker:
         labels = np.stack([np.asarray(i["labels"], np.int64) for i in self.infos])
         return labels, mask
 
-    @torch.no_grad()
+    @torch.inference_mode()  # everything it keeps leaves as numpy
     def sample(self, weights: dict[str, np.ndarray], clips: int) -> tuple[Chunk, RolloutStats]:
         """``clips`` consecutive clips of every env with the given weights."""
         start = time.perf_counter()
