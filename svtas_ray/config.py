@@ -588,6 +588,10 @@ class TrainConfig:
     over a small dataset on a faster machine: on two GTEA-sized datasets 15 passes scored 3-13
     Edit and F1@50 above the ~45 that 120 s bought here, and on two Breakfast-structured ones it
     was within the seeds' spread (docs/learning.md)."""
+    min_iterations: int = 60
+    """`max_epochs` stops a run no earlier than this iteration (`iterations` and the time budget
+    still do): on a tiny dataset the passes come fast, e.g. 15 passes over one 2,500-frame video
+    at clips of 64 x 2 are 10 iterations, too few updates to learn from (docs/learning.md)."""
     eval_every: int = 5
     """Evaluate on the validation subset every this many iterations (and after the last)."""
     val_videos: int | None = None
@@ -623,6 +627,9 @@ class TrainConfig:
         _require(self.iterations >= 0, f"iterations must be >= 0, got {self.iterations}")
         _require(self.time_budget_s >= 0, f"time_budget_s must be >= 0, got {self.time_budget_s}")
         _require(self.max_epochs >= 0, f"max_epochs must be >= 0, got {self.max_epochs}")
+        _require(
+            self.min_iterations >= 0, f"min_iterations must be >= 0, got {self.min_iterations}"
+        )
         _require(self.eval_every >= 1, f"eval_every must be >= 1, got {self.eval_every}")
         _require(
             self.val_videos is None or self.val_videos >= 0,

@@ -145,8 +145,9 @@ def test_protocol_overrides_keep_the_experiment_settings_but_not_the_job_fields(
     job = override(TrainConfig(model=ModelConfig(head="brt")), found)
     assert job.clip == exp.clip and job.reward == exp.reward
     assert job.model.head == "brt" and job.model.tcn_layers == exp.model.tcn_layers
-    capped = override(exp, {"max_epochs": 7.0})  # not the default: the override must carry it
-    assert override(TrainConfig(), protocol_overrides(capped)).max_epochs == 7.0
+    capped = override(exp, {"max_epochs": 7.0, "min_iterations": 3})  # not the defaults
+    job = override(TrainConfig(), protocol_overrides(capped))
+    assert (job.max_epochs, job.min_iterations) == (7.0, 3)
 
 
 def test_an_experiments_benchmark_selects_on_its_own_validation_videos() -> None:

@@ -20,6 +20,17 @@ def test_progress_is_the_largest_fraction_of_any_limit() -> None:
     assert not budget.done(10, 79) and budget.done(10, 80) and budget.done(100, 0)
 
 
+def test_the_epoch_cap_waits_for_min_iterations() -> None:
+    """A tiny dataset: 2 passes are done at 8 clips, but the cap waits for iteration 6, and the
+    schedule follows the later of the two."""
+    budget = Budget(iterations=100, seconds=0.0, epochs=2.0, clips_per_epoch=4, min_iterations=6)
+    assert budget.progress(3, 12) == 0.5 and not budget.done(3, 12) and not budget.done(5, 20)
+    assert budget.done(6, 24) and budget.progress(6, 24) == 1.0
+    # a large dataset: the passes come later than min_iterations, and alone set the horizon
+    large = Budget(iterations=100, seconds=0.0, epochs=2.0, clips_per_epoch=40, min_iterations=6)
+    assert large.progress(10, 40) == 0.5 and not large.done(10, 79) and large.done(20, 80)
+
+
 def test_a_zero_limit_is_off() -> None:
     budget = Budget(iterations=5, seconds=0.0, epochs=0.0, clips_per_epoch=0)
     assert budget.progress(1, 10**9) == 0.2 and not budget.done(4, 10**9)

@@ -65,8 +65,11 @@ def test_a_run_writes_its_directory(tiny_gtea: Path, tmp_path: Path) -> None:
 def test_max_epochs_stops_after_that_many_passes_over_the_fitting_clips(
     tiny_gtea: Path, tmp_path: Path
 ) -> None:
+    """... and not before ``min_iterations``, when the passes come first."""
     cfg = tiny_config(tiny_gtea, tmp_path / "runs", "supervised")
-    cfg = config_mod.override(cfg, {"iterations": 50, "max_epochs": 1.0, "test_at_end": False})
+    cfg = config_mod.override(
+        cfg, {"iterations": 50, "max_epochs": 1.0, "min_iterations": 0, "test_at_end": False}
+    )
     with Trainer(cfg) as trainer:
         trainer.train()
         clips, steps, iterations = trainer.clips_per_epoch, trainer.env_steps, trainer.iteration
@@ -74,6 +77,9 @@ def test_max_epochs_stops_after_that_many_passes_over_the_fitting_clips(
     assert 0 < clips < 50 * per_iteration
     assert steps >= clips > steps - per_iteration  # the first iteration that completes a pass
     assert iterations == steps // per_iteration < 50
+    with Trainer(config_mod.override(cfg, {"min_iterations": iterations + 2})) as trainer:
+        trainer.train()
+        assert trainer.iteration == iterations + 2
 
 
 def test_resume_continues_at_the_same_iteration(tiny_gtea: Path, tmp_path: Path) -> None:

@@ -123,7 +123,8 @@ JOB_FIELDS = ("model.head", "algo.kind")
 def protocol_overrides(cfg: TrainConfig) -> dict[str, Any]:
     """Dotted overrides that give a benchmark job ``cfg``'s clips, reward, model and objective
     hyperparameters (all but the fields each job sets itself, :data:`JOB_FIELDS`) and its cap on
-    passes over the data (``max_epochs``; the wall-clock budget is the setting's)."""
+    passes over the data (``max_epochs``, ``min_iterations``; the wall-clock budget is the
+    setting's)."""
     out: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
@@ -137,6 +138,7 @@ def protocol_overrides(cfg: TrainConfig) -> dict[str, Any]:
     for section in PROTOCOL_SECTIONS:
         walk(section, data[section])
     out["max_epochs"] = cfg.max_epochs
+    out["min_iterations"] = cfg.min_iterations
     return out
 
 

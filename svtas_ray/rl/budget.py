@@ -6,7 +6,9 @@ the largest of the three fractions). An epoch is one pass over the fitting video
 steps (one clip each) divided by the clips those videos hold at the run's clip length and sample
 rate. The epoch cap makes a quick budget independent of the machine's speed on small datasets: on
 GTEA-sized data a faster machine otherwise buys many more passes in the same seconds, and the
-streaming recipe scored worse for it (docs/learning.md).
+streaming recipe scored worse for it (docs/learning.md). It never stops a run before
+``TrainConfig.min_iterations``: on a tiny dataset (one training video of 2,500 frames) 15 passes
+are 10 iterations, far too few updates to learn from.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Budget:
     """Stop once the run's env steps reach this many passes over ``clips_per_epoch``."""
     clips_per_epoch: int
     """Clips of one pass over the fitting videos (:func:`epoch_clips`)."""
+    min_iterations: int = 0
+    """The epoch cap stops the run no earlier than this iteration."""
     start: float = field(default_factory=time.perf_counter)
 
     def elapsed(self) -> float:
@@ -59,7 +63,7 @@ class Budget:
         if self.seconds:
             parts.append(self.elapsed() / self.seconds)
         if self.epochs and self.clips_per_epoch:
-            parts.append(self.epochs_done(env_steps) / self.epochs)
+            parts.append(self._epoch_limit(iteration, env_steps))
         return min(max(parts), 1.0)
 
     def done(self, iteration: int, env_steps: int) -> bool:
@@ -67,5 +71,10 @@ class Budget:
         return (
             iteration >= self.iterations
             or (self.seconds > 0 and self.elapsed() > self.seconds)
-            or (self.epochs > 0 and self.epochs_done(env_steps) >= self.epochs)
+            or (self.epochs > 0 and self._epoch_limit(iteration, env_steps) >= 1.0)
         )
+
+    def _epoch_limit(self, iteration: int, env_steps: int) -> float:
+        """The epoch cap's fraction: 1 once both the passes and ``min_iterations`` are done."""
+        passes = self.epochs_done(env_steps) / self.epochs
+        return min(passes, iteration / self.min_iterations) if self.min_iterations else passes

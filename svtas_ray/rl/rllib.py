@@ -253,12 +253,13 @@ class RLlibTrainer:
             return self._train(target, budget, bar)
 
     def _train(self, target: int, budget_s: float, bar: TrainProgress) -> dict[str, Any]:
-        budget = Budget(target, budget_s, self.cfg.max_epochs, self.clips_per_epoch)
+        cfg = self.cfg
+        budget = Budget(target, budget_s, cfg.max_epochs, self.clips_per_epoch, cfg.min_iterations)
         row: dict[str, Any] = {}
         while not budget.done(self.iteration, self.env_steps):
             row = self.step()
             last = budget.done(self.iteration, self.env_steps)
-            validate = bool(self.val_videos) and (self.iteration % self.cfg.eval_every == 0 or last)
+            validate = bool(self.val_videos) and (self.iteration % cfg.eval_every == 0 or last)
             improved = self._validate(row) if validate else not self.val_videos
             row["wall_s"] = budget.elapsed()
             self.log.log(row)

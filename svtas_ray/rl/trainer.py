@@ -270,7 +270,7 @@ class Trainer:
 
     def _train(self, target: int, budget_s: float, bar: TrainProgress) -> dict[str, Any]:
         cfg = self.cfg
-        budget = Budget(target, budget_s, cfg.max_epochs, self.clips_per_epoch)
+        budget = Budget(target, budget_s, cfg.max_epochs, self.clips_per_epoch, cfg.min_iterations)
         row: dict[str, Any] = {}
         validated, failures = True, 0
         while not budget.done(self.iteration, self.env_steps):
