@@ -2,7 +2,8 @@
 
 What it measures, in one run:
 
-(a) features mode, D = 2048, clip_len 64 x sample_rate 1, segmental reward: milliseconds per
+(a) features mode, D = 2048, clip_len 64 x sample_rate 1, segmental reward, with feature files
+    in the MS-TCN C order and the same arrays time-major (``svtas-ray time-major``): milliseconds per
     ``step()`` (auto-resets included) on videos of GTEA length (1,100 frames) and EGTEA length
     (40,000 frames), with precomputed actions: ``random`` (a fresh class per frame, the worst case
     for the streaming scorer: a segment boundary at nearly every frame) and ``blocky`` (a random
@@ -28,13 +29,13 @@ How to run::
 To debug, run with ``--steps 100 --repeats 1 --dim 16 --skip-frames`` (a few seconds); everything
 is single-process and seeded. It writes ~0.7 GB of 2048-d feature files to a temp dir.
 
-Expected results (2 shared CPU cores, ~45 s): targets are an env overhead <= 0.3 ms per step, an
-EGTEA/GTEA ratio <= 1.5 and frames mode >= 80 % of raw get_batch throughput. Frames mode holds
-(~100 %: decoding dominates). Features mode does not yet: ~0.4-0.5 ms per step at GTEA length and
-~1 ms at EGTEA length, almost all in ``FeatureSource.read`` (a transposing copy of the (D, T)
-file whose cost grows with T, plus its periodic release of the memory map) and, for random
-actions, in the reward; the env's own share is ~0.05-0.1 ms. The script prints markdown tables
-and whether each target holds.
+Expected results (2 CPU cores, alone on the machine, ~70 s): targets are an env overhead <= 0.3 ms
+per step, an EGTEA/GTEA ratio <= 1.5 and frames mode >= 80 % of raw get_batch throughput. Frames
+mode holds (~100 %: decoding dominates). Features mode in C order: 0.37-0.43 ms per step at GTEA
+length and 0.45-0.57 ms at EGTEA length, of which ``FeatureSource.read`` is 0.13 and 0.34 ms (D
+strided reads and a transposing copy); time-major: 0.24-0.32 and 0.22-0.34 ms, the read 0.05 and
+0.13 ms, so blocky actions meet the target and random ones (the reward's 0.12-0.15 ms) miss it by
+a few hundredths. The script prints markdown tables and whether each target holds per layout.
 """
 
 from __future__ import annotations

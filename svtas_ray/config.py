@@ -587,7 +587,7 @@ class TrainConfig:
     limit comes first (svtas_ray/rl/budget.py). Without it a time budget buys ever more passes
     over a small dataset on a faster machine: on two GTEA-sized datasets 15 passes scored 3-13
     Edit and F1@50 above the ~45 that 120 s bought here, and on two Breakfast-structured ones it
-    was within the seeds' spread (docs/learning.md)."""
+    was within the seeds' spread (docs/learning.md). Never before `min_iterations`."""
     min_iterations: int = 60
     """`max_epochs` stops a run no earlier than this iteration (`iterations` and the time budget
     still do): on a tiny dataset the passes come fast, e.g. 15 passes over one 2,500-frame video

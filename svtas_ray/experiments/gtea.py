@@ -40,7 +40,7 @@ EXPERIMENT = Experiment(
         resources=ResourceConfig(num_workers=1, envs_per_worker=4, num_learners=1),
     ),
     synthetic=SynthConfig(preset="gtea"),
-    # The synthetic default: 3 minutes of training or 15 passes over the data (max_epochs),
-    # whichever comes first; validation every 10 iterations.
+    # The synthetic default: 3 minutes of training or 15 passes over the data (max_epochs, but
+    # at least min_iterations), whichever comes first; validation every 10 iterations.
     quick={"iterations": 1_000_000, "time_budget_s": 180.0, "eval_every": 10},
 )
