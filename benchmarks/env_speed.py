@@ -3,7 +3,7 @@
 What it measures, in one run:
 
 (a) features mode, D = 2048, clip_len 64 x sample_rate 1, segmental reward, with feature files
-    in the MS-TCN C order and the same arrays time-major (``svtas-ray time-major``): milliseconds per
+    in the MS-TCN C order and the same arrays time-major (``svtas-ray time-major``): ms per
     ``step()`` (auto-resets included) on videos of GTEA length (1,100 frames) and EGTEA length
     (40,000 frames), with precomputed actions: ``random`` (a fresh class per frame, the worst case
     for the streaming scorer: a segment boundary at nearly every frame) and ``blocky`` (a random
