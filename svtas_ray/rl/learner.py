@@ -29,6 +29,7 @@ from svtas_ray.models.interface import detach_state
 from svtas_ray.rl import algorithms
 from svtas_ray.rl.averaging import WeightAverage
 from svtas_ray.rl.batch import Chunk, TorchChunk, concat
+from svtas_ray.rl.flat_params import FlatParameters
 from svtas_ray.rl.frames import FrameDecoder
 from svtas_ray.rl.policy import build_policy, weights_to_numpy
 
@@ -63,12 +64,12 @@ class Learner:
             encoder: Any = self.model.encoder  # a FeatureProjector in features mode
             encoder.set_normalization(normalization["mean"], normalization["std"])
         self.model.to(self.device)
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        # one flat tensor of trainable weights (and one of gradients): zeroing, clipping and the
+        # fused Adam step are one kernel each, not one per tensor (svtas_ray/rl/flat_params.py)
+        self.flat = FlatParameters([p for p in self.model.parameters() if p.requires_grad])
         algo = cfg.algo
-        # fused: one kernel for every parameter (the per-tensor loop took ~20 % of an update of
-        # the default model on CPU; benchmarks/learner_speed.py)
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=algo.lr, weight_decay=algo.weight_decay, fused=True
+            [self.flat.flat], lr=algo.lr, weight_decay=algo.weight_decay, fused=True
         )
         self.steps = 0  # optimiser steps so far (the warm-up's clock)
         self.optimizer_steps = 0  # optimiser steps of the update in progress
@@ -117,7 +118,9 @@ class Learner:
         the live weights and the average's step count (tensors and plain containers only)."""
         out: dict[str, Any] = {
             "model": {k: torch.from_numpy(v) for k, v in self.eval_weights().items()},
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": self.flat.per_tensor_state(
+                self.optimizer.state_dict(), list(self.model.parameters())
+            ),
             "scheduler": {"steps": self.steps, "updates": self.updates},
             "rng": {"torch": torch.get_rng_state(), "learner": self.generator.get_state()},
         }
@@ -131,7 +134,9 @@ class Learner:
             self.ema.module.load_state_dict(state["model"])
             self.ema.steps = int(state.get("ema_steps", 1))
         self.model.load_state_dict(state.get("live", state["model"]))
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(
+            self.flat.flat_state(state["optimizer"], list(self.model.parameters()))
+        )
         self.steps = int(state["scheduler"]["steps"])
         self.updates = int(state["scheduler"]["updates"])
         torch.set_rng_state(state["rng"]["torch"])
@@ -205,7 +210,7 @@ class Learner:
         wins = algorithms.windows(algo, int(batch.actions.shape[1]))
         if idx.numel() == 0:  # still join every all-reduce so the learners stay in step
             for _ in wins:
-                self.optimizer.zero_grad()
+                self.flat.zero_grad()
                 self._step()
             return sums
         sub = batch.rows(idx)
@@ -216,7 +221,7 @@ class Learner:
             with torch.autocast("cuda", torch.bfloat16, enabled=self.device.type == "cuda"):
                 rep = algorithms.replay(self.model, sub, clips, state, fresh, algo.bptt)
                 total, stats = algorithms.loss(rep, sub, clips, sub_tgt, algo, self.cfg.reward)
-            self.optimizer.zero_grad()
+            self.flat.zero_grad()
             total.backward()
             stats["grad_norm"] = self._step()
             state = detach_state(rep.state)
@@ -242,21 +247,12 @@ class Learner:
 
     def _step(self) -> float:
         """Average gradients over the group, clip them, step; returns the gradient norm."""
-        params = self.params
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
+        self.flat.check()
         if self.grouped and self.world_size > 1:
-            flat = torch.cat([p.grad.reshape(-1) for p in params])  # type: ignore[union-attr]
-            dist.all_reduce(flat)
-            flat /= self.world_size
-            offset = 0
-            for p in params:
-                size = p.numel()
-                p.grad.copy_(flat[offset : offset + size].view_as(p))  # type: ignore[union-attr]
-                offset += size
+            dist.all_reduce(self.flat.grad)
+            self.flat.grad /= self.world_size
         clip = self.cfg.algo.grad_clip
-        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+        norm = torch.nn.utils.clip_grad_norm_([self.flat.flat], clip if clip > 0 else float("inf"))
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr()
         self.optimizer.step()
