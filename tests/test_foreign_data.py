@@ -1,4 +1,4 @@
-"""benchmarks/foreign_data.py: a valid MS-TCN dataset of another structure than the synthetic one."""
+"""benchmarks/foreign_data.py: a valid MS-TCN dataset of a structure unlike the synthetic one."""
 
 from __future__ import annotations
 
