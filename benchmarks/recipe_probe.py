@@ -71,7 +71,7 @@ from svtas_ray.metrics import METRIC_NAMES, score_video, summarize
 from svtas_ray.models.build import build_segmenter
 from svtas_ray.models.interface import StreamingSegmenter, cat_states
 from svtas_ray.models.losses import segmentation_loss
-from svtas_ray.models.postprocess import expand, hold_rule, selection_score, tune_hold_rule
+from svtas_ray.models.postprocess import expand, post_process, selection_score, tune_hold_rule
 from svtas_ray.models.trivial import evaluate_trivial
 from svtas_ray.rl.averaging import WeightAverage
 
@@ -294,7 +294,7 @@ def run_model(args: argparse.Namespace, ds: Dataset, recipe: Recipe) -> dict[str
     hold = choice.settings
     results = {
         "raw": scores_of([p.argmax(1) for p in probs], test_v, bg, sr),
-        "hold": scores_of([hold_rule(p, hold.theta, hold.min_len) for p in probs], test_v, bg, sr),
+        "hold": scores_of([post_process(p, hold) for p in probs], test_v, bg, sr),
     }
     info["hold"] = dataclasses.asdict(hold)
     return {"method": "causal_mstcn", "recipe": dataclasses.asdict(recipe), **info, **results}

@@ -129,6 +129,7 @@ def hold_stage(
     out: Path,
     label: str,
     tie_rows: list[dict[str, Any]] | None = None,
+    windows: Sequence[int] = (1,),
 ) -> tuple[HoldChoice, dict[str, float]]:
     """The causal hold rule as a post-processing stage: its ``theta`` and ``sigma`` tuned on the
     validation videos' streamed probabilities (:func:`~svtas_ray.models.postprocess.
@@ -136,10 +137,12 @@ def hold_stage(
 
     ``rows``: :func:`stream_videos` rows; ``longest``: raw frames of the longest training video;
     ``tie_rows``: the validation videos streamed by another model (the run's last weights), which
-    break ties between settings (a checkpoint perfect on validation ties every harmless one).
+    break ties between settings (a checkpoint perfect on validation ties every harmless one);
+    ``windows``: moving-average windows tuned before the rule (default ``(1,)``: the rule alone;
+    :data:`~svtas_ray.models.postprocess.WINDOWS` is what ``benchmarks/smoothing_stage.py`` tries).
     """
     from svtas_ray.metrics import score_video
-    from svtas_ray.models.postprocess import expand, hold_rule, tune_hold_rule
+    from svtas_ray.models.postprocess import expand, post_process, tune_hold_rule
 
     val_labels = [ds.labels(r["video"]) for r in val_rows]
     val_probs = [np.asarray(r["probs"], np.float32) for r in val_rows]
@@ -148,21 +151,23 @@ def hold_stage(
         by_video = {r["video"]: np.asarray(r["probs"], np.float32) for r in tie_rows}
         tie_probs = [by_video[r["video"]] for r in val_rows]
     choice = tune_hold_rule(
-        val_probs, val_labels, longest, ds.background_ids, sample_rate, tie_probs=tie_probs
+        val_probs,
+        val_labels,
+        longest,
+        ds.background_ids,
+        sample_rate,
+        tie_probs=tie_probs,
+        windows=windows,
     )
     held = []
     for r in test_rows:
         gt = ds.labels(r["video"])
-        slots = hold_rule(np.asarray(r["probs"], np.float32), *_theta_min_len(choice))
+        slots = post_process(np.asarray(r["probs"], np.float32), choice.settings)
         pred = expand(slots, len(gt), sample_rate)
         held.append(
             {**r, "prediction": pred, "video_score": score_video(pred, gt, ds.background_ids)}
         )
     return choice, write_eval(ds, held, out, label, colour_bars=True)
-
-
-def _theta_min_len(choice: HoldChoice) -> tuple[float, int]:
-    return choice.settings.theta, choice.settings.min_len
 
 
 # --------------------------------------------------------------------------- prediction files

@@ -4,17 +4,20 @@ no frame looks ahead, and tuning on validation."""
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
 
 from svtas_ray.models.postprocess import (
+    WINDOWS,
     CausalMovingAverage,
     HoldRule,
     causal_moving_average,
     expand,
     hold_rule,
     min_len_of,
+    post_process,
     selection_score,
     tune_hold_rule,
 )
@@ -113,21 +116,45 @@ def test_tuning_picks_the_rule_on_flickering_predictions() -> None:
         p[np.arange(400), noisy] = conf
         p[np.arange(400), 1 - noisy] = 1 - conf
         probs.append(p)
-    choice = tune_hold_rule(probs, [labels] * 3, longest=400, thetas=(0.0, 0.7), sigmas=(0.05,))
+    rule: dict[str, Any] = {"thetas": (0.0, 0.7), "sigmas": (0.05,), "windows": (1,)}  # rule alone
+    choice = tune_hold_rule(probs, [labels] * 3, longest=400, **rule)
     assert choice.settings.theta == 0.7 and choice.settings.min_len == 20
-    assert choice.score > choice.grid[(0.0, 0.05)] + 10
+    assert choice.settings.window == 1
+    assert choice.score > choice.grid[(1, 0.0, 0.05)] + 10
     # Clean predictions: the rule is not needed and the tie goes to theta 0 (off).
     clean = [np.eye(2, dtype=np.float32)[labels] * 0.5 + 0.25] * 3
-    assert tune_hold_rule(clean, [labels] * 3, 400, thetas=(0.0, 0.7)).settings.theta == 0.0
+    off = tune_hold_rule(clean, [labels] * 3, 400, thetas=(0.0, 0.7), windows=WINDOWS)
+    assert (off.settings.theta, off.settings.window) == (0.0, 1)
     # ... unless another model's probabilities on the same videos break the tie: they flicker,
     # so the rule goes on; a model that does not tie is never overruled by them.
-    tied = tune_hold_rule(
-        clean, [labels] * 3, 400, thetas=(0.0, 0.7), sigmas=(0.05,), tie_probs=probs
-    )
-    assert tied.settings.theta == 0.7 and tied.score == tied.grid[(0.0, 0.05)]
-    untied = tune_hold_rule(
-        probs, [labels] * 3, 400, thetas=(0.0, 0.7), sigmas=(0.05,), tie_probs=clean
-    )
+    tied = tune_hold_rule(clean, [labels] * 3, 400, tie_probs=probs, **rule)
+    assert tied.settings.theta == 0.7 and tied.score == tied.grid[(1, 0.0, 0.05)]
+    untied = tune_hold_rule(probs, [labels] * 3, 400, tie_probs=clean, **rule)
     assert untied.settings == choice.settings
     with pytest.raises(ValueError, match="same videos"):
         tune_hold_rule(clean, [labels] * 3, 400, tie_probs=probs[:1])
+
+
+def test_the_stage_smooths_confident_flicker_the_rule_cannot_hold() -> None:
+    # Every wrong frame is as confident (0.95) as the right ones: no theta holds them back, so
+    # the rule alone stays off; a moving average over a few frames removes them.
+    rng = np.random.default_rng(1)
+    labels = np.repeat(np.arange(6) % 3, 120)
+    probs = []
+    for _ in range(3):
+        shown = np.where(rng.random(len(labels)) < 0.1, (labels + 1) % 3, labels)
+        p = np.full((len(labels), 3), 0.025, dtype=np.float32)
+        p[np.arange(len(labels)), shown] = 0.95
+        probs.append(p)
+    alone = tune_hold_rule(probs, [labels] * 3, longest=720)  # the default grid: the rule alone
+    assert (alone.settings.theta, alone.settings.window) == (0.0, 1)  # nothing it can hold
+    stage = tune_hold_rule(probs, [labels] * 3, longest=720, windows=WINDOWS)
+    assert stage.settings.window > 1 and stage.score > alone.score + 20
+    # the stage is causal and streams: clip by clip it equals one pass over the video
+    whole = post_process(probs[0], stage.settings)
+    average = CausalMovingAverage(stage.settings.window)
+    rule = HoldRule(stage.settings.theta, stage.settings.min_len)
+    parts = [rule(average(probs[0][i : i + 64])) for i in range(0, len(labels), 64)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    with pytest.raises(ValueError, match="windows"):
+        tune_hold_rule(probs, [labels] * 3, 720, windows=(0,))

@@ -382,7 +382,11 @@ class RLlibTrainer:
                     self._last_val_rows(),
                 )
                 results["test_best_hold"] = scores
-                hold = {"theta": choice.settings.theta, "min_len": choice.settings.min_len}
+                hold = {
+                    "theta": choice.settings.theta,
+                    "min_len": choice.settings.min_len,
+                    "window": choice.settings.window,
+                }
                 self.log.write_meta({**self._meta(), "hold_rule": hold})
         write_summary(self.path, cfg, self.log.rows, results)
         return results
