@@ -167,6 +167,9 @@ def test_an_experiments_benchmark_selects_on_its_own_validation_videos() -> None
     flags = ["--setting", "recipe", "--experiment", "breakfast", "--val-videos", "3"]
     assert setting_from_args(parser.parse_args(flags))[0].val_videos == 3
     assert setting_from_args(parser.parse_args(["--setting", "recipe"]))[0].val_videos == 2
+    # gtea takes the trainer's own count (a tenth of the training videos, 2-8): 2 on GTEA itself
+    gtea = setting_from_args(parser.parse_args(["--setting", "recipe", "--experiment", "gtea"]))
+    assert gtea[0].val_videos is None
 
 
 def test_an_experiments_data_root_takes_the_experiments_background_unless_bg_is_given() -> None:
