@@ -5,8 +5,9 @@ What it trains
     across clips) on I3D-style features, clip 64 frames x sample rate 2 as in SVTAS-RL, with
     per-frame PPO on the segmental reward (Edit + F1@50 potential) plus the auxiliary CE +
     smoothing loss on the labels. 11 classes (10 actions + background), 4 leave-one-subject-out
-    splits; Edit and F1 ignore "background". Model selection on a tenth of the training videos (2-8;
-    2 on GTEA) carved from the training split; the test split is scored once at the end (best and last weights).
+    splits; Edit and F1 ignore "background". Model selection on a tenth of the training videos
+    (2-8; 2 on GTEA) carved from the training split; the test split is scored once at the end
+    (best and last weights).
 
 Run it standalone (an embedded Ray cluster in this process)
     python experiments/gtea.py                          # synthetic GTEA, split 1, short budget
