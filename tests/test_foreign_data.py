@@ -35,4 +35,6 @@ def test_foreign_generator_writes_a_valid_dataset_that_leaves_subjects_out(
     assert feats.dtype == np.float32 and feats.flags.c_contiguous  # the MS-TCN layout
     assert (feats >= 0).all()  # relu activations
     assert np.all(feats[-12:-4] == 0) and np.all(feats[-4:] == feats[-4, 0]) and feats[-4, 0] > 0
-    assert feats[:-12].std(axis=1).min() >= 0 and feats[:-12].std() > 0
+    relu = feats[:-12]
+    assert 0.2 < float((relu == 0).mean()) < 0.9  # sparse, but not dead
+    assert (relu.std(axis=1) > 0).all()  # every projected dim varies over time
