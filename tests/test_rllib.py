@@ -30,7 +30,12 @@ def _module(root: Path, head: str = "causal_mstcn") -> tuple[object, object]:
 
     cfg = tiny_config(root, root.parent / "runs")
     # RLlib's forward_train switches the module to train mode: no dropout, so both are exact
-    changes = {"model.head": head, "model.brt_heads": 2, "model.attn_dropout": 0.0}
+    changes = {
+        "model.head": head,
+        "model.brt_heads": 2,
+        "model.attn_dropout": 0.0,
+        "model.input_dropout": 0.0,
+    }
     model = config_mod.override(cfg, changes).model
     env = make_rllib_env(config_mod.to_dict(cfg.env("train")))
     module = SegmenterRLModule(
