@@ -275,9 +275,10 @@ class ModelConfig:
     input_dropout: float = 0.3
     """Dropout on the standardised input features (features mode) or the backbone's features
     (frames mode) before the projection (0 = off; ASFormer masks 0.3 of its input channels).
-    0.3 cut the raw model's flicker on each of the five datasets it was compared on: raw test
-    Edit +2.6 to +8.8 and F1@50 +4.9 to +9.1, with the hold rule +0.1 to +4.9 Edit and +0.1 to
-    +2.4 F1@50, Acc -0.1 to -1.1 (docs/learning.md, "Input dropout against flicker")."""
+    In features mode 0.3 cut the raw model's flicker on each of the six datasets it was compared
+    on: raw test Edit +2.6 to +8.8 and F1@50 +2.5 to +9.1, with the hold rule +0.1 to +4.9 Edit
+    and +0.1 to +2.4 F1@50, Acc -1.1 to +0.3 (docs/learning.md, "Input dropout against
+    flicker"). Frames mode was not measured with it."""
     normalize_input: bool = True
     """Features mode: standardise every feature dimension with the mean and std of the training
     split (computed once, stored in the model and its checkpoint), so data with another offset
