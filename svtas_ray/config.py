@@ -279,6 +279,11 @@ class ModelConfig:
     on: raw test Edit +2.6 to +8.8 and F1@50 +2.5 to +9.1, with the hold rule +0.1 to +4.9 Edit
     and +0.1 to +2.4 F1@50, Acc -1.1 to +0.3 (docs/learning.md, "Input dropout against
     flicker"). Frames mode was not measured with it."""
+    input_frame_dropout: float = 0.0
+    """Probability of dropping a whole input frame in training: all of its standardised features
+    (features mode) or its backbone features (frames mode) set to 0, the training mean, before
+    ``input_dropout``; kept frames are not rescaled (svtas_ray/models/dropout.py, FrameDropout).
+    The head then has to label the dropped frames from their neighbours. 0 = off."""
     normalize_input: bool = True
     """Features mode: standardise every feature dimension with the mean and std of the training
     split (computed once, stored in the model and its checkpoint), so data with another offset
@@ -346,7 +351,7 @@ class ModelConfig:
         _require(
             self.refine_layers >= 1, f"model.refine_layers must be >= 1, got {self.refine_layers}"
         )
-        for name in ("input_dropout", "dropout", "attn_dropout"):
+        for name in ("input_dropout", "input_frame_dropout", "dropout", "attn_dropout"):
             value = getattr(self, name)
             _require(0 <= value < 1, f"model.{name} must be in [0, 1), got {value}")
         _require(

@@ -11,6 +11,7 @@ from svtas_ray.config import (
     AlgoKind,
     ClipConfig,
     DataConfig,
+    ModelConfig,
     RewardConfig,
     SynthConfig,
     TrainConfig,
@@ -137,3 +138,9 @@ def test_the_default_validation_videos_grow_with_the_training_split() -> None:
     assert TrainConfig().val_videos is None
     assert [val_count(None, n) for n in (5, 21, 40, 85, 1300)] == [2, 2, 4, 8, 8]
     assert val_count(0, 1300) == 0 and val_count(3, 21) == 3
+
+
+@pytest.mark.parametrize("name", ["input_dropout", "input_frame_dropout", "dropout"])
+def test_dropout_probabilities_must_lie_in_zero_to_one(name: str) -> None:
+    with pytest.raises(ConfigError, match=rf"model\.{name} must be in \[0, 1\), got 1\.0"):
+        apply_overrides(ModelConfig(), [f"{name}=1"])

@@ -35,6 +35,7 @@ def _module(root: Path, head: str = "causal_mstcn") -> tuple[object, object]:
         "model.brt_heads": 2,
         "model.attn_dropout": 0.0,
         "model.input_dropout": 0.0,
+        "model.input_frame_dropout": 0.0,
     }
     model = config_mod.override(cfg, changes).model
     env = make_rllib_env(config_mod.to_dict(cfg.env("train")))

@@ -45,7 +45,9 @@ def build_encoder(cfg: ModelConfig, input_shape: tuple[int, ...]) -> InputEncode
                     f"model.input='features' needs slots of shape (D,), got {shape} "
                     "(frames? set model.input=frames)"
                 )
-            return FeatureProjector(shape[0], cfg.embed_dim, cfg.input_dropout)
+            return FeatureProjector(
+                shape[0], cfg.embed_dim, cfg.input_dropout, cfg.input_frame_dropout
+            )
         case "frames":
             if len(shape) != 3 or shape[2] != 3:
                 raise ConfigError(
@@ -59,7 +61,12 @@ def build_encoder(cfg: ModelConfig, input_shape: tuple[int, ...]) -> InputEncode
             else:
                 trunk = TSMCNN(cfg.backbone_width, cfg.shift_div)
             return FrameEncoder(
-                trunk, size, cfg.embed_dim, cfg.input_dropout, freeze=cfg.freeze_backbone
+                trunk,
+                size,
+                cfg.embed_dim,
+                cfg.input_dropout,
+                freeze=cfg.freeze_backbone,
+                frame_dropout=cfg.input_frame_dropout,
             )
 
 

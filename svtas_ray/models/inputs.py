@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from svtas_ray.errors import ConfigError
-from svtas_ray.models.dropout import Dropout
+from svtas_ray.models.dropout import Dropout, FrameDropout
 from svtas_ray.models.interface import InputEncoder, State, keep_last, module_dtype
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -35,7 +35,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class FeatureProjector(InputEncoder):
-    """Features ``(B, L, D)`` -> standardise -> dropout -> linear -> ``(B, L, out_dim)``; stateless.
+    """Features ``(B, L, D)`` -> standardise -> frame dropout -> dropout -> linear ->
+    ``(B, L, out_dim)``; stateless.
 
     Standardising uses the per-dimension mean and std of the training split
     (:meth:`set_normalization`, kept as buffers: they travel with the weights to every rollout
@@ -45,10 +46,13 @@ class FeatureProjector(InputEncoder):
 
     kind = "features"
 
-    def __init__(self, input_dim: int, out_dim: int, dropout: float = 0.0) -> None:
+    def __init__(
+        self, input_dim: int, out_dim: int, dropout: float = 0.0, frame_dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.input_shape = (input_dim,)
         self.out_dim = out_dim
+        self.frame_dropout = FrameDropout(frame_dropout)
         self.dropout = Dropout(dropout)
         self.proj = nn.Linear(input_dim, out_dim)
         self.in_mean: Tensor
@@ -67,7 +71,7 @@ class FeatureProjector(InputEncoder):
     def forward(self, clip: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
         dtype = module_dtype(self)
         x = (clip.to(dtype) - self.in_mean.to(dtype)) / self.in_std.to(dtype)
-        return self.proj(self.dropout(x)), ()
+        return self.proj(self.dropout(self.frame_dropout(x))), ()
 
 
 # --------------------------------------------------------------------------- TSM trunk
@@ -188,6 +192,7 @@ class FrameEncoder(InputEncoder):
         out_dim: int,
         dropout: float = 0.0,
         freeze: bool = False,
+        frame_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.trunk = trunk
@@ -195,6 +200,7 @@ class FrameEncoder(InputEncoder):
         self.input_shape = (*self.frame_size, 3)
         self.out_dim = out_dim
         self.freeze = freeze
+        self.frame_dropout = FrameDropout(frame_dropout)
         self.dropout = Dropout(dropout)
         self.proj = nn.Linear(trunk.out_dim, out_dim)
         self.mean: Tensor
@@ -222,7 +228,7 @@ class FrameEncoder(InputEncoder):
         frames = clip.permute(0, 1, 4, 2, 3).contiguous().to(dtype) / 255.0
         frames = (frames - self.mean.to(dtype)) / self.std.to(dtype)
         feats, state = self.trunk(frames, state, lengths)
-        return self.proj(self.dropout(feats)), state
+        return self.proj(self.dropout(self.frame_dropout(feats))), state
 
 
 # --------------------------------------------------------------------------- pretrained
