@@ -282,11 +282,12 @@ class ModelConfig:
     input_frame_dropout: float = 0.0
     """Probability of dropping a whole input frame in training: all of its standardised features
     (features mode: 0 is the training split's mean) or its backbone features (frames mode) set
-    to 0, before ``input_dropout``; kept frames are not rescaled (svtas_ray/models/dropout.py, FrameDropout).
-    The head then has to label the dropped frames from their neighbours. 0 = off. 0.3 cut the
-    raw output's flicker on data with easy frames (two foreign-generator draws: raw Edit +6.6 to
-    +10.9) but lost 1.9-7.3 Edit with the hold rule on the four presets (docs/learning.md,
-    "Whole-frame input dropout"), so it is off by default and searched by the Tune sweep."""
+    to 0, before ``input_dropout``; kept frames are not rescaled (svtas_ray/models/dropout.py,
+    FrameDropout). The head then has to label the dropped frames from their neighbours. 0 = off.
+    0.3 cut the raw output's flicker on data with easy frames (two foreign-generator draws: raw
+    Edit +6.6 to +10.9) but lost 1.9-7.3 Edit with the hold rule on the four presets
+    (docs/learning.md, "Whole-frame input dropout"), so it is off by default and searched by the
+    Tune sweep."""
     normalize_input: bool = True
     """Features mode: standardise every feature dimension with the mean and std of the training
     split (computed once, stored in the model and its checkpoint), so data with another offset
