@@ -32,7 +32,7 @@ EXPERIMENT = Experiment(
         reward=RewardConfig(kind="segmental", edit_weight=0.5, f1_weights=(0.0, 0.0, 0.5)),
         model=ModelConfig(head="causal_mstcn", hidden_dim=64, tcn_stages=2, tcn_layers=10),
         algo=AlgoConfig(kind="ppo", ce_coef=1.0, ent_coef=0.01, chunk_clips=8),
-        resources=ResourceConfig(num_workers=1, envs_per_worker=4, num_learners=1),
+        resources=ResourceConfig(num_workers=1, envs_per_worker=8, num_learners=1),
     ),
     synthetic=SynthConfig(preset="salads"),
     quick={"iterations": 1_000_000, "time_budget_s": 180.0, "eval_every": 10},
