@@ -3,7 +3,8 @@ r"""Ray Tune sweep: ASHA over PPO and model hyperparameters on the validation sc
 What it does
     Samples ``--samples`` configurations of an experiment's protocol (default: experiments/gtea.py)
     from svtas_ray.rl.tune.SEARCH_SPACE (lr, ce_coef, entropy coefficient, reward weights, clip_len,
-    gamma, GAE lambda, model width, whole-frame input dropout) or a ``--space`` JSON file. Each
+    gamma, GAE lambda, model width, whole-frame input dropout, weight decay) or a ``--space``
+    JSON file. Each
     trial is one Trainer run that reserves its whole placement group (driver + rollout workers +
     learners). Every
     ``--report-every`` iterations it reports ``val_score`` = mean of validation Edit and F1@50

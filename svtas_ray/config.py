@@ -437,7 +437,9 @@ class AlgoConfig:
     lr: float = 3e-3
     """Adam's peak learning rate (after the warm-up; see ``lr_schedule``)."""
     weight_decay: float = 0.0
-    """Adam weight decay."""
+    """Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): every step multiplies the
+    weights by ``1 - lr * weight_decay``, apart from Adam's gradient normalisation. As an L2 term
+    inside Adam's gradient instead, 0.05 stopped the recipe learning (docs/learning.md)."""
     lr_decay: float = 1.0
     """Multiplies the learning rate after every update (1: off)."""
     gamma: float = 0.99

@@ -69,7 +69,11 @@ class Learner:
         self.flat = FlatParameters([p for p in self.model.parameters() if p.requires_grad])
         algo = cfg.algo
         self.optimizer = torch.optim.Adam(
-            [self.flat.flat], lr=algo.lr, weight_decay=algo.weight_decay, fused=True
+            [self.flat.flat],
+            lr=algo.lr,
+            weight_decay=algo.weight_decay,
+            decoupled_weight_decay=True,  # AdamW: decay is not an L2 term in the gradient
+            fused=True,
         )
         self.steps = 0  # optimiser steps so far (the warm-up's clock)
         self.optimizer_steps = 0  # optimiser steps of the update in progress
@@ -137,6 +141,8 @@ class Learner:
         self.optimizer.load_state_dict(
             self.flat.flat_state(state["optimizer"], list(self.model.parameters()))
         )
+        for group in self.optimizer.param_groups:  # the config's decay, not the checkpoint's
+            group.update(weight_decay=self.cfg.algo.weight_decay, decoupled_weight_decay=True)
         self.steps = int(state["scheduler"]["steps"])
         self.updates = int(state["scheduler"]["updates"])
         torch.set_rng_state(state["rng"]["torch"])
