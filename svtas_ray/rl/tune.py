@@ -50,8 +50,8 @@ SEARCH_SPACE: dict[str, dict[str, list[Any]]] = {
 """Default search space: dotted TrainConfig key -> {distribution: arguments}. Distributions:
 loguniform [lo, hi], uniform [lo, hi], randint [lo, hi), choice [values], grid [values].
 Whole-frame input dropout and weight decay are searched, not fixed: the first helped on one
-generator's data and hurt on the presets, the second cut the raw flicker everywhere but lost
-Edit with the hold rule on two presets (docs/learning.md)."""
+generator's data and hurt on the presets, the second cut the raw flicker on four of five
+datasets but lost Edit with the hold rule on two presets (docs/learning.md)."""
 
 
 def to_tune_space(space: Mapping[str, Mapping[str, Sequence[Any]]]) -> dict[str, Any]:
