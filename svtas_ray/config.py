@@ -478,6 +478,9 @@ class AlgoConfig:
     """Weight of the auxiliary cross-entropy on the labels from info (RL kinds)."""
     smooth_coef: float = 0.15
     """Weight of the truncated-MSE smoothing loss (MS-TCN's 0.15)."""
+    label_smoothing: float = 0.0
+    """Label smoothing ε of the cross-entropy term (every kind): targets ``1 - ε`` on the label
+    and ``ε / C`` on each class (0: off; docs/learning.md)."""
     gate_ce_coef: float = 1.0
     """With ``model.hold_gate``: weight of the gate's own cross-entropy at the frames where exactly
     one of holding the previous label and switching to the arg-max is right (the reward then
@@ -524,6 +527,10 @@ class AlgoConfig:
         for name in ("weight_decay", "vf_coef", "ent_coef", "ce_coef", "smooth_coef", "grad_clip"):
             value = getattr(self, name)
             _require(value >= 0, f"algo.{name} must be >= 0, got {value}")
+        _require(
+            0 <= self.label_smoothing < 1,
+            f"algo.label_smoothing must be in [0, 1), got {self.label_smoothing}",
+        )
         _require(self.chunk_clips >= 1, f"algo.chunk_clips must be >= 1, got {self.chunk_clips}")
         _require(self.bptt >= 0, f"algo.bptt must be >= 0, got {self.bptt}")
         _require(self.staleness >= 0, f"algo.staleness must be >= 0, got {self.staleness}")

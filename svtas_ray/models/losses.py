@@ -26,11 +26,16 @@ from svtas_ray.data.clips import IGNORE_INDEX
 
 
 def ce_loss(
-    logits_per_stage: Sequence[Tensor], labels: Tensor, ignore_index: int = IGNORE_INDEX
+    logits_per_stage: Sequence[Tensor],
+    labels: Tensor,
+    ignore_index: int = IGNORE_INDEX,
+    label_smoothing: float = 0.0,
 ) -> Tensor:
     """Sum over stages of the mean cross-entropy over frames whose label is not ``ignore_index``.
 
     ``logits (B, T, C)`` per stage, ``labels (B, T)`` int64. 0 (not NaN) when no frame counts.
+    ``label_smoothing`` ε: the target puts ``1 - ε`` on the label and ``ε / C`` on every class
+    (Szegedy et al. 2016), which keeps the probabilities off 0 and 1.
     """
     flat = labels.reshape(-1)
     counted = (flat != ignore_index).sum()
@@ -41,6 +46,7 @@ def ce_loss(
             flat,
             ignore_index=ignore_index,
             reduction="sum",
+            label_smoothing=label_smoothing,
         )
         total = total + summed / counted.clamp_min(1)
     return total

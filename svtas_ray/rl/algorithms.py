@@ -120,13 +120,17 @@ def replay(
 
 
 def supervised_terms(
-    logits: list[torch.Tensor], labels: torch.Tensor, mask: torch.Tensor
+    logits: list[torch.Tensor],
+    labels: torch.Tensor,
+    mask: torch.Tensor,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CE and smoothing losses of per-stage logits (N, W, L, C) against labels (N, W, L)."""
     from svtas_ray.models.losses import ce_loss, smoothing_loss
 
     flat = [x.flatten(0, 1).float() for x in logits]
-    return ce_loss(flat, labels.flatten(0, 1)), smoothing_loss(flat, mask.flatten(0, 1))
+    ce = ce_loss(flat, labels.flatten(0, 1), label_smoothing=label_smoothing)
+    return ce, smoothing_loss(flat, mask.flatten(0, 1))
 
 
 def loss(
@@ -141,7 +145,7 @@ def loss(
     sl = slice(clips.start, clips.stop)
     logits = replayed.logits[-1].float()  # (N, W, L, C): the policy is the last stage
     mask, labels = chunk.masks[:, sl], chunk.labels[:, sl]
-    ce, smooth = supervised_terms(replayed.logits, labels, mask)
+    ce, smooth = supervised_terms(replayed.logits, labels, mask, algo.label_smoothing)
     aux = algo.ce_coef * ce + algo.smooth_coef * smooth
     stats = {"ce": _f(ce), "smooth": _f(smooth)}
     if replayed.gate is not None and algo.gate_ce_coef > 0:

@@ -71,7 +71,7 @@ class _Objective:
         labels = batch[LABELS].long().masked_fill(~mask, IGNORE_INDEX)
         per_stage = [stages[:, :, s].flatten(0, 1) for s in range(stages.shape[2])]
         flat_mask = mask.flatten(0, 1)
-        ce = ce_loss(per_stage, labels.flatten(0, 1))
+        ce = ce_loss(per_stage, labels.flatten(0, 1), label_smoothing=algo.label_smoothing)
         smooth = smoothing_loss(per_stage, flat_mask) if algo.smooth_coef > 0 else ce * 0
         self.metrics.log_dict(
             {"ce_loss": ce.detach(), "smooth_loss": smooth.detach()}, key=module_id, window=1
