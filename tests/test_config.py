@@ -8,6 +8,7 @@ import pytest
 
 from svtas_ray.cli.overrides import parse_overrides
 from svtas_ray.config import (
+    AlgoConfig,
     AlgoKind,
     ClipConfig,
     DataConfig,
@@ -144,3 +145,9 @@ def test_the_default_validation_videos_grow_with_the_training_split() -> None:
 def test_dropout_probabilities_must_lie_in_zero_to_one(name: str) -> None:
     with pytest.raises(ConfigError, match=rf"model\.{name} must be in \[0, 1\), got 1\.0"):
         apply_overrides(ModelConfig(), [f"{name}=1"])
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1"])
+def test_label_smoothing_must_lie_in_zero_to_one(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"algo\.label_smoothing must be in \[0, 1\)"):
+        apply_overrides(AlgoConfig(), [f"label_smoothing={value}"])

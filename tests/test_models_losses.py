@@ -20,6 +20,22 @@ def test_ce_by_hand_sums_stages_and_skips_ignored_frames():
     torch.testing.assert_close(ce_loss([logits, logits], labels), torch.tensor(2 * expected))
 
 
+def test_label_smoothing_by_hand_and_skips_ignored_frames():
+    # Two classes, p = (1/4, 3/4); eps = 0.2 targets 0.9 on the label and 0.1 on the other class.
+    logits = torch.tensor([[[0.0, math.log(3.0)]] * 3])
+    labels = torch.tensor([[1, 0, -100]])
+    eps = 0.2
+    lp = (math.log(0.25), math.log(0.75))
+    frame1 = -((1 - eps / 2) * lp[1] + eps / 2 * lp[0])
+    frame0 = -((1 - eps / 2) * lp[0] + eps / 2 * lp[1])
+    expected = torch.tensor((frame1 + frame0) / 2)
+    torch.testing.assert_close(ce_loss([logits], labels, label_smoothing=eps), expected)
+    # the smoothed loss is minimal at the smoothed target, not at a one-hot one
+    sure = torch.tensor([[[0.0, 20.0]]], requires_grad=True)
+    ce_loss([sure], torch.tensor([[1]]), label_smoothing=eps).backward()
+    assert sure.grad is not None and sure.grad[0, 0, 1] > 0  # pushes the label's logit down
+
+
 def test_ce_with_every_frame_ignored_is_zero_not_nan():
     logits = torch.randn(1, 4, 3, requires_grad=True)
     loss = ce_loss([logits], torch.full((1, 4), -100))
