@@ -10,8 +10,8 @@ then scores on the test videos:
 
 - ``raw``: the arg-max of every frame;
 - ``rule``: the hold rule alone (``windows=(1,)``): the trainer's ``+hold`` rows;
-- ``stage``: window (``postprocess.WINDOWS``: 1, 4, 16, 64 sampled frames), theta and sigma
-  tuned together.
+- ``stage``: window (``postprocess.WINDOWS``: 1, 4, 16, 64 sampled frames, or ``--windows``),
+  theta and sigma tuned together.
 
 The run directories are read, never written (the evaluation goes to a temporary folder). Runs
 whose dataset is gone are skipped with a message.
@@ -48,8 +48,9 @@ from svtas_ray.rl.trainer import split_videos
 METRICS = ("acc", "edit", "f1@50")
 
 
-def rescore(run: Path) -> dict[str, Any]:
-    """Test scores of the run's kept weights: raw, the rule alone, and the whole stage."""
+def rescore(run: Path, windows: tuple[int, ...] = WINDOWS) -> dict[str, Any]:
+    """Test scores of the run's kept weights: raw, the rule alone, and the whole stage (its
+    moving-average window tuned among ``windows``)."""
     best, cfg, _ = load_segmenter(run / "checkpoints" / "best.pt")
     ds = Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir)
     fit, val, test = split_videos(cfg)
@@ -65,7 +66,7 @@ def rescore(run: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         raw = write_eval(ds, test_rows, Path(tmp) / "raw", "raw")
         row["raw"] = {k: float(raw[k]) for k in METRICS}
-        for name, windows in (("rule", (1,)), ("stage", WINDOWS)):
+        for name, grid in (("rule", (1,)), ("stage", windows)):
             choice, scores = hold_stage(
                 ds,
                 val_rows,
@@ -75,7 +76,7 @@ def rescore(run: Path) -> dict[str, Any]:
                 Path(tmp) / name,
                 name,
                 tie,
-                windows,
+                grid,
             )
             row[name] = {k: float(scores[k]) for k in METRICS}
             row[f"{name}_settings"] = {
@@ -91,12 +92,21 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", type=Path, help="run directories (with checkpoints/)")
     p.add_argument("--out", type=Path, help="append one JSON line per run here")
+    p.add_argument(
+        "--windows",
+        type=int,
+        nargs="+",
+        default=list(WINDOWS),
+        help=f"moving-average windows the stage tunes, sampled frames (default {WINDOWS})",
+    )
     args = p.parse_args()
+    if min(args.windows) < 1:
+        p.error(f"--windows must all be >= 1, got {args.windows}")
     torch.set_num_threads(1)
     rows = []
     for run in args.runs:
         try:
-            row = rescore(run)
+            row = rescore(run, tuple(args.windows))
         except (SvtasError, FileNotFoundError) as err:
             print(f"skipped {run}: {err}", flush=True)
             continue
