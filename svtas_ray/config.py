@@ -478,6 +478,12 @@ class AlgoConfig:
     """Weight of the auxiliary cross-entropy on the labels from info (RL kinds)."""
     smooth_coef: float = 0.15
     """Weight of the truncated-MSE smoothing loss (MS-TCN's 0.15)."""
+    policy_dropout: bool = True
+    """RL kinds: whether the policy terms (log-probabilities, entropy, values) see the model's
+    dropout, as the CE and smoothing terms do. The rollout workers act without dropout, so with
+    dropout the ratio of 'ppo' compares two different networks (its first pass's ratio is not 1).
+    False computes the policy terms on a second replay with dropout off, the network that acted
+    (the supervised terms keep dropout); it costs that replay (docs/learning.md)."""
     label_smoothing: float = 0.0
     """Label smoothing ε of the cross-entropy term (every kind): targets ``1 - ε`` on the label
     and ``ε / C`` on each class (0: off; docs/learning.md)."""

@@ -154,3 +154,31 @@ def test_windows_cut_a_chunk_into_optimiser_steps() -> None:
         range(1, 2),
         range(2, 3),
     ]
+
+
+def test_policy_terms_without_dropout_start_from_a_ratio_of_one(
+    worker: RolloutWorker, tiny_gtea: Path, tmp_path: Path
+) -> None:
+    """The workers act without dropout: PPO's first step compares the network that acted with
+    itself only when the policy terms are replayed without dropout (``policy_dropout=False``)."""
+    import dataclasses
+
+    kl = {}
+    for policy_dropout in (True, False):
+        cfg = tiny_config(
+            tiny_gtea,
+            tmp_path,
+            "ppo",
+            epochs=1,
+            minibatches=1,
+            window_clips=0,
+            policy_dropout=policy_dropout,
+        )
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dropout=0.5))
+        torch.manual_seed(0)
+        learner = Learner(cfg, worker.num_classes, worker.obs_shape)
+        chunk, _ = worker.sample(learner.weights(), 4)
+        stats = learner.update([None], chunk)  # one optimiser step: stats from before it
+        kl[policy_dropout] = (stats["approx_kl"], stats["clip_fraction"])
+    assert kl[False] == (pytest.approx(0.0, abs=1e-6), 0.0)
+    assert kl[True][0] > 1e-3 and kl[True][1] > 0

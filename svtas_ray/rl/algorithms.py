@@ -140,9 +140,16 @@ def loss(
     tgt: Targets,
     algo: AlgoConfig,
     reward: RewardConfig,
+    acting: Replay | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The objective of ``algo.kind`` on ``clips`` of ``chunk`` and logged scalars."""
+    """The objective of ``algo.kind`` on ``clips`` of ``chunk`` and logged scalars.
+
+    ``acting``: the same window replayed without dropout (``algo.policy_dropout=False``); the
+    policy terms (log-probabilities, entropy, values) then come from it, the supervised terms
+    from ``replayed``.
+    """
     sl = slice(clips.start, clips.stop)
+    policy_rep = replayed if acting is None else acting
     logits = replayed.logits[-1].float()  # (N, W, L, C): the policy is the last stage
     mask, labels = chunk.masks[:, sl], chunk.labels[:, sl]
     ce, smooth = supervised_terms(replayed.logits, labels, mask, algo.label_smoothing)
@@ -159,9 +166,9 @@ def loss(
         case "supervised":
             total = aux
         case "ppo":
-            logp, ent = _action_terms(replayed, chunk, sl)
+            logp, ent = _action_terms(policy_rep, chunk, sl)
             policy, ps = losses.ppo_policy_loss(logp, chunk.logp[:, sl], adv, mask, algo.clip)
-            value = F.mse_loss(replayed.values, ret)
+            value = F.mse_loss(policy_rep.values, ret)
             total = policy + algo.vf_coef * value - algo.ent_coef * ent + aux
             stats.update(
                 policy=_f(policy),
@@ -171,10 +178,10 @@ def loss(
                 approx_kl=ps.approx_kl,
             )
         case "reinforce" | "actor_critic":
-            logp, ent = _action_terms(replayed, chunk, sl)
+            logp, ent = _action_terms(policy_rep, chunk, sl)
             policy = losses.pg_loss(logp, adv, mask)
             use_value = algo.kind == "actor_critic" or algo.baseline == "value"
-            value = F.mse_loss(replayed.values, ret) if use_value else torch.zeros(())
+            value = F.mse_loss(policy_rep.values, ret) if use_value else torch.zeros(())
             total = policy + algo.vf_coef * value - algo.ent_coef * ent + aux
             stats.update(policy=_f(policy), value=_f(value), entropy=_f(ent))
         case "paper_mc" | "paper_td":

@@ -221,16 +221,30 @@ class Learner:
             return sums
         sub = batch.rows(idx)
         sub_tgt = algorithms.Targets(tgt.advantages[idx], tgt.returns[idx])
-        state = sub.start_state
+        state = acting_state = sub.start_state
         fresh = self.model.initial_state(int(idx.numel()), self.device)
+        two_replays = algo.kind in algorithms.RL_KINDS and not algo.policy_dropout
+        acting = None
         for clips in wins:
             with torch.autocast("cuda", torch.bfloat16, enabled=self.device.type == "cuda"):
                 rep = algorithms.replay(self.model, sub, clips, state, fresh, algo.bptt)
-                total, stats = algorithms.loss(rep, sub, clips, sub_tgt, algo, self.cfg.reward)
+                if two_replays:  # the network the workers act with: dropout off
+                    self.model.eval()
+                    try:
+                        acting = algorithms.replay(
+                            self.model, sub, clips, acting_state, fresh, algo.bptt
+                        )
+                    finally:
+                        self.model.train()
+                total, stats = algorithms.loss(
+                    rep, sub, clips, sub_tgt, algo, self.cfg.reward, acting
+                )
             self.flat.zero_grad()
             total.backward()
             stats["grad_norm"] = self._step()
             state = detach_state(rep.state)
+            if acting is not None:
+                acting_state = detach_state(acting.state)
             for key, value in stats.items():
                 sums[key] += value / len(wins)
         return sums
