@@ -46,12 +46,14 @@ SEARCH_SPACE: dict[str, dict[str, list[Any]]] = {
     "model.hidden_dim": {"choice": [32, 64, 128]},
     "model.input_frame_dropout": {"choice": [0.0, 0.3]},
     "algo.weight_decay": {"choice": [0.0, 0.05]},
+    "algo.policy_dropout": {"choice": [True, False]},
 }
 """Default search space: dotted TrainConfig key -> {distribution: arguments}. Distributions:
 loguniform [lo, hi], uniform [lo, hi], randint [lo, hi), choice [values], grid [values].
-Whole-frame input dropout and weight decay are searched, not fixed: the first helped on one
-generator's data and hurt on the presets, the second cut the raw flicker on four of five
-datasets but lost Edit with the hold rule on two presets (docs/learning.md)."""
+Whole-frame input dropout, weight decay and the policy terms' dropout are searched, not fixed:
+the first helped on one generator's data and hurt on the presets, the second cut the raw flicker
+on four of five datasets but lost Edit with the hold rule on two presets, the third gained Edit
+with the hold rule on four of five datasets and lost raw F1@50 on two (docs/learning.md)."""
 
 
 def to_tune_space(space: Mapping[str, Mapping[str, Sequence[Any]]]) -> dict[str, Any]:
