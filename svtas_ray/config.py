@@ -483,7 +483,8 @@ class AlgoConfig:
     dropout, as the CE and smoothing terms do. The rollout workers act without dropout, so with
     dropout the ratio of 'ppo' compares two different networks (its first pass's ratio is not 1).
     False computes the policy terms on a second replay with dropout off, the network that acted
-    (the supervised terms keep dropout); it costs that replay (docs/learning.md)."""
+    (the supervised terms keep dropout); it costs that replay (docs/learning.md). Native engine
+    only: RLlib's learner runs its updates in train mode (docs/rllib.md)."""
     label_smoothing: float = 0.0
     """Label smoothing ε of the cross-entropy term (every kind): targets ``1 - ε`` on the label
     and ``ε / C`` on each class (0: off; docs/learning.md)."""
