@@ -46,6 +46,7 @@ def test_a_run_writes_its_directory(tiny_gtea: Path, tmp_path: Path) -> None:
     assert set(results) == {"test_best", "test_best_hold"}  # selection='last': best.pt is last
     hold = json.loads((run / "meta.json").read_text())["hold_rule"]
     assert 0 <= hold["theta"] < 1 and hold["min_len"] >= 0  # tuned on validation videos
+    assert hold["tuning_draws"] == cfg.hold_tuning_draws > 0  # on perturbed validation streams
     assert (run / "eval" / "test_best_hold" / "per_video.parquet").is_file()
     assert "Test split" in (run / "summary.md").read_text()
     assert list(run.glob("events.out.tfevents.*"))

@@ -76,8 +76,8 @@ class CausalDilatedLayer(nn.Module):
         # Functional calls (not module calls) keep the per-clip Python overhead low.
         hidden = F.relu_(F.linear(taps, weight, self.conv_dilated.bias))
         out = F.linear(hidden, self.conv_1x1.weight, self.conv_1x1.bias)
-        if self.training and self.dropout.p > 0:
-            out = self.dropout(out)
+        if self.dropout.training and self.dropout.p > 0:  # the module's own mode (see
+            out = self.dropout(out)  # svtas_ray.evaluate.enable_dropout)
         return x + out, self._next_cache(x, cache, lengths)
 
     def _taps(self, x: Tensor, cache: Tensor) -> tuple[Tensor, Tensor]:

@@ -35,7 +35,7 @@ from svtas_ray.config import TrainConfig
 from svtas_ray.data.layout import Dataset
 from svtas_ray.data.normalization import FeatureStats
 from svtas_ray.errors import ConfigError
-from svtas_ray.evaluate import hold_stage, stream_videos, write_eval
+from svtas_ray.evaluate import dropout_seeds, hold_stage, stream_videos, write_eval
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
 from svtas_ray.rl.budget import Budget, run_epoch_clips
 from svtas_ray.rl.policy import build_policy
@@ -320,12 +320,22 @@ class RLlibTrainer:
         return segmenter_weights(state[MODULE_ID])
 
     def _stream(
-        self, split: Literal["val", "test"], weights: dict[str, torch.Tensor] | None = None
+        self,
+        split: Literal["val", "test"],
+        weights: dict[str, torch.Tensor] | None = None,
+        dropout_seed: int | None = None,
     ) -> list[dict[str, Any]]:
         self.model.load_state_dict(weights if weights is not None else self.weights())
         videos = self.val_videos if split == "val" else self.test_videos
         part: Literal["train", "test"] = "train" if split == "val" else "test"
-        return stream_videos(self.model, self.cfg, part, videos)
+        return stream_videos(self.model, self.cfg, part, videos, dropout_seed)
+
+    def _tuning_rows(self, weights: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
+        """The validation streams the hold rule is tuned on (``cfg.hold_tuning_draws``)."""
+        seeds = dropout_seeds(self.cfg.seed, self.cfg.hold_tuning_draws)
+        if not seeds:
+            return self._stream("val", weights)
+        return [row for seed in seeds for row in self._stream("val", weights, seed)]
 
     def evaluate(self, split: Literal["val", "test"]) -> dict[str, float]:
         """Greedy streaming over the validation or test videos (in this process)."""
@@ -373,7 +383,7 @@ class RLlibTrainer:
             if name == "best" and self.val_videos:
                 choice, scores = hold_stage(
                     self.dataset,
-                    self._stream("val", weights),
+                    self._tuning_rows(weights),
                     rows,
                     max(len(self.dataset.labels(v)) for v in self.fit_videos),
                     cfg.clip.sample_rate,
@@ -386,6 +396,7 @@ class RLlibTrainer:
                     "theta": choice.settings.theta,
                     "min_len": choice.settings.min_len,
                     "window": choice.settings.window,
+                    "tuning_draws": cfg.hold_tuning_draws,
                 }
                 self.log.write_meta({**self._meta(), "hold_rule": hold})
         write_summary(self.path, cfg, self.log.rows, results)

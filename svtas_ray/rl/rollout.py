@@ -196,12 +196,13 @@ class RolloutWorker:
         weights: dict[str, np.ndarray],
         part: Literal["train", "test"],
         videos: tuple[str, ...],
+        dropout_seed: int | None = None,
     ) -> list[dict[str, Any]]:
         """Greedy streaming over ``videos`` (see :func:`svtas_ray.evaluate.stream_videos`)."""
         from svtas_ray.evaluate import stream_videos
 
         load_numpy_weights(self.model, weights)
-        return stream_videos(self.model, self.cfg, part, videos)
+        return stream_videos(self.model, self.cfg, part, videos, dropout_seed)
 
 
 def episode_row(final: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from svtas_ray.config import TrainConfig
 from svtas_ray.data.layout import Dataset
 from svtas_ray.data.normalization import FeatureStats
 from svtas_ray.errors import ConfigError, RunStopped
-from svtas_ray.evaluate import hold_stage, write_eval
+from svtas_ray.evaluate import dropout_seeds, hold_stage, write_eval
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
 from svtas_ray.rl.budget import Budget, run_epoch_clips
@@ -446,9 +446,13 @@ class Trainer:
         )
 
     def _stream(
-        self, split: Literal["val", "test"], weights: dict[str, np.ndarray] | None = None
+        self,
+        split: Literal["val", "test"],
+        weights: dict[str, np.ndarray] | None = None,
+        dropout_seed: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Per video of the split: prediction, probabilities and scores, from the workers."""
+        """Per video of the split: prediction, probabilities and scores, from the workers
+        (``dropout_seed``: see :func:`svtas_ray.evaluate.stream_videos`)."""
         videos = self.val_videos if split == "val" else self.test_videos
         part: Literal["train", "test"] = "train" if split == "val" else "test"
         ref = ray.put(weights) if weights is not None else self.learners[0].eval_weights.remote()
@@ -456,7 +460,10 @@ class Trainer:
         pending = {i: tuple(videos[i::n]) for i in range(n) if videos[i::n]}
         rows: list[dict[str, Any]] = []
         for _ in range(MAX_RESTARTS):
-            calls = {i: self.workers[i].evaluate.remote(ref, part, v) for i, v in pending.items()}
+            calls = {
+                i: self.workers[i].evaluate.remote(ref, part, v, dropout_seed)
+                for i, v in pending.items()
+            }
             failed = {}
             for i, call in calls.items():
                 try:
@@ -530,7 +537,7 @@ class Trainer:
             if name == "best" and self.val_videos:
                 choice, scores = hold_stage(
                     self.dataset,
-                    self._stream("val", weights),
+                    self._tuning_rows(weights),
                     rows,
                     max(len(self.dataset.labels(v)) for v in self.fit_videos),
                     self.cfg.clip.sample_rate,
@@ -539,10 +546,21 @@ class Trainer:
                     self._last_val_rows(),
                 )
                 results["test_best_hold"] = scores
-                hold = {**dataclasses.asdict(choice.settings), "val_score": choice.score}
+                hold = {
+                    **dataclasses.asdict(choice.settings),
+                    "val_score": choice.score,
+                    "tuning_draws": self.cfg.hold_tuning_draws,
+                }
                 self.log.write_meta({**self._meta(), "hold_rule": hold})
         write_summary(self.path, self.cfg, self.log.rows, results)
         return results
+
+    def _tuning_rows(self, weights: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+        """The validation streams the hold rule is tuned on (``cfg.hold_tuning_draws``)."""
+        seeds = dropout_seeds(self.cfg.seed, self.cfg.hold_tuning_draws)
+        if not seeds:
+            return self._stream("val", weights)
+        return [row for seed in seeds for row in self._stream("val", weights, seed)]
 
     def _last_val_rows(self) -> list[dict[str, Any]] | None:
         """The validation videos streamed with the last weights (the hold rule's tie-break; none
