@@ -645,7 +645,7 @@ class TrainConfig:
     K > 0, K times with the model's dropout layers on (each a seeded random draw), the rule
     tuned on all K streams together; 0, once, deterministically. Validation videos come from
     the training split (same subjects and scenes as the fitted ones), so their deterministic
-X
+    streams are cleaner than unseen videos' (sometimes perfect, tying every setting) and
     the rule tuned there holds too little on the test videos. Re-scoring 39 runs on six
     datasets, 3 perturbed streams moved test Acc / Edit / F1@50 with the rule by -0.7 / +1.2 /
     +0.2 on average (Edit 0.0 to +2.4 per dataset and algorithm; docs/learning.md)."""
