@@ -28,6 +28,7 @@ end is the mean test Acc / Edit / F1@50 of each variant, per algorithm.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 from collections import defaultdict
@@ -39,7 +40,7 @@ import torch
 
 from svtas_ray.data.layout import Dataset
 from svtas_ray.errors import SvtasError
-from svtas_ray.evaluate import dropout_seeds, hold_stage, stream_videos, write_eval
+from svtas_ray.evaluate import hold_stage, stream_videos, tuning_rows, write_eval
 from svtas_ray.metrics import summarize
 from svtas_ray.models.checkpoint import load_segmenter
 from svtas_ray.rl.trainer import split_videos
@@ -57,8 +58,8 @@ def rescore(run: Path, draws: int) -> dict[str, Any]:
     tie = None
     with torch.no_grad():
         plain = stream_videos(best, cfg, "train", val)
-        seeds = dropout_seeds(cfg.seed, draws)
-        perturbed = [r for s in seeds for r in stream_videos(best, cfg, "train", val, s)]
+        drawn = dataclasses.replace(cfg, hold_tuning_draws=draws)
+        perturbed = tuning_rows(lambda s: stream_videos(best, cfg, "train", val, s), drawn)
         test_rows = stream_videos(best, cfg, "test", test)
         if cfg.selection != "last" and (run / "checkpoints" / "last.pt").is_file():
             last, _, _ = load_segmenter(run / "checkpoints" / "last.pt")

@@ -13,7 +13,7 @@ stays light.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +108,18 @@ def dropout_seeds(seed: int, draws: int) -> list[int]:
     """Seeds of ``draws`` perturbed streams (:func:`stream_videos`' ``dropout_seed``), derived
     from a run's ``seed`` as independent streams (``numpy.random.SeedSequence.spawn``)."""
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(draws)]
+
+
+def tuning_rows(
+    stream: Callable[[int | None], list[dict[str, Any]]], cfg: TrainConfig
+) -> list[dict[str, Any]]:
+    """The validation rows the hold rule is tuned on: ``stream(seed)`` streams the validation
+    videos (:func:`stream_videos`' ``dropout_seed``); once deterministically when
+    ``cfg.hold_tuning_draws`` is 0, else once per seed of :func:`dropout_seeds`, concatenated."""
+    seeds = dropout_seeds(cfg.seed, cfg.hold_tuning_draws)
+    if not seeds:
+        return stream(None)
+    return [row for seed in seeds for row in stream(seed)]
 
 
 def enable_dropout(model: nn.Module) -> None:

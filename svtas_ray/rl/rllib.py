@@ -35,7 +35,7 @@ from svtas_ray.config import TrainConfig
 from svtas_ray.data.layout import Dataset
 from svtas_ray.data.normalization import FeatureStats
 from svtas_ray.errors import ConfigError
-from svtas_ray.evaluate import dropout_seeds, hold_stage, stream_videos, write_eval
+from svtas_ray.evaluate import hold_stage, stream_videos, tuning_rows, write_eval
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
 from svtas_ray.rl.budget import Budget, run_epoch_clips
 from svtas_ray.rl.policy import build_policy
@@ -332,10 +332,7 @@ class RLlibTrainer:
 
     def _tuning_rows(self, weights: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
         """The validation streams the hold rule is tuned on (``cfg.hold_tuning_draws``)."""
-        seeds = dropout_seeds(self.cfg.seed, self.cfg.hold_tuning_draws)
-        if not seeds:
-            return self._stream("val", weights)
-        return [row for seed in seeds for row in self._stream("val", weights, seed)]
+        return tuning_rows(lambda seed: self._stream("val", weights, seed), self.cfg)
 
     def evaluate(self, split: Literal["val", "test"]) -> dict[str, float]:
         """Greedy streaming over the validation or test videos (in this process)."""

@@ -40,7 +40,7 @@ from svtas_ray.config import TrainConfig
 from svtas_ray.data.layout import Dataset
 from svtas_ray.data.normalization import FeatureStats
 from svtas_ray.errors import ConfigError, RunStopped
-from svtas_ray.evaluate import dropout_seeds, hold_stage, write_eval
+from svtas_ray.evaluate import hold_stage, tuning_rows, write_eval
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
 from svtas_ray.rl.budget import Budget, run_epoch_clips
@@ -557,10 +557,7 @@ class Trainer:
 
     def _tuning_rows(self, weights: dict[str, np.ndarray]) -> list[dict[str, Any]]:
         """The validation streams the hold rule is tuned on (``cfg.hold_tuning_draws``)."""
-        seeds = dropout_seeds(self.cfg.seed, self.cfg.hold_tuning_draws)
-        if not seeds:
-            return self._stream("val", weights)
-        return [row for seed in seeds for row in self._stream("val", weights, seed)]
+        return tuning_rows(lambda seed: self._stream("val", weights, seed), self.cfg)
 
     def _last_val_rows(self) -> list[dict[str, Any]] | None:
         """The validation videos streamed with the last weights (the hold rule's tie-break; none
