@@ -506,6 +506,21 @@ class AlgoConfig:
     where a chunk cuts a video, so let chunk_clips cover one."""
     baseline_samples: int = 4
     """Extra sampled segmentations per clip scored for ``baseline='mean_of_samples'``."""
+    act_dropout: bool = False
+    """RL kinds: rollout workers act with the model's dropout layers on (input dropout and each
+    TCN layer's, with masks from a seeded generator per worker), as the learner trains, instead
+    of the deterministic network. Once the training videos are fit, the deterministic policy's
+    rollouts on them score near 100 and the segmental reward stops telling decodes apart; with
+    dropout they flicker the way unseen videos do, and the reward trains the policy to stay
+    steady under that noise (docs/learning.md). Validation and evaluation stay deterministic."""
+    noise_frames: int = 1
+    """Exploration coherent in time: how many consecutive frames of a clip share one Gumbel draw
+    when a rollout worker samples (0: the whole clip). Each frame's label is the arg-max of its
+    log-probabilities plus the noise of its group, so every frame's marginal is still its own
+    categorical (the stored log-probabilities and PPO's ratio are unchanged), but the frames of
+    a group move together: a sample relabels whole ambiguous stretches instead of flickering
+    frame by frame, as exploration with temporally correlated noise does in continuous control
+    (gSDE, Raffin et al. 2022; coloured noise, Eberhard et al. 2023). 1: independent frames."""
     normalize_advantages: bool = True
     """Standardise advantages over the batch (ppo, reinforce, actor_critic)."""
     grad_clip: float = 1.0
@@ -550,6 +565,7 @@ class AlgoConfig:
             self.baseline_samples >= 1,
             f"algo.baseline_samples must be >= 1, got {self.baseline_samples}",
         )
+        _require(self.noise_frames >= 0, f"algo.noise_frames must be >= 0, got {self.noise_frames}")
 
 
 @dataclass(frozen=True)
@@ -692,6 +708,18 @@ class TrainConfig:
         _require(
             self.engine == "native" or not self.model.hold_gate,
             "engine='rllib' does not run model.hold_gate (its policy is not per-frame)",
+        )
+        _require(
+            self.engine == "native" or self.algo.noise_frames == 1,
+            "engine='rllib' samples every frame independently; set algo.noise_frames to 1",
+        )
+        _require(
+            self.engine == "native" or not self.algo.act_dropout,
+            "engine='rllib' acts with its module in inference mode; set algo.act_dropout to false",
+        )
+        _require(
+            not (self.model.hold_gate and self.algo.noise_frames != 1),
+            "model.hold_gate samples its own hold/switch decisions; set algo.noise_frames to 1",
         )
         _require(
             self.engine == "native" or self.algo.ema_decay == 0,

@@ -32,11 +32,26 @@ class FrameCategorical:
         """log π(c) for every class ``(..., L, C)``."""
         return F.log_softmax(self.logits.float(), dim=-1)
 
-    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
-        """One class per frame ``(..., L)`` int64 drawn with ``generator``."""
-        probs = torch.softmax(self.logits.float(), -1)
-        flat = probs.reshape(-1, probs.shape[-1])
-        return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+    def sample(
+        self, generator: torch.Generator | None = None, noise_frames: int = 1
+    ) -> torch.Tensor:
+        """One class per frame ``(..., L)`` int64 drawn with ``generator``.
+
+        ``noise_frames`` > 1 (0: all L) lets that many consecutive frames share one Gumbel draw
+        ``(C,)``: each frame's label is ``argmax(log π + g)`` of its group's ``g``, so every
+        frame's marginal is still its own categorical, while the frames of a group are drawn
+        together (``algo.noise_frames``)."""
+        if noise_frames == 1:
+            probs = torch.softmax(self.logits.float(), -1)
+            flat = probs.reshape(-1, probs.shape[-1])
+            return torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
+        *lead, length, classes = self.logits.shape
+        size = noise_frames or length
+        groups = -(-length // size)
+        uniform = torch.rand((*lead, groups, classes), generator=generator)
+        gumbel = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0 - 1e-7)))
+        noise = gumbel.repeat_interleave(size, dim=-2)[..., :length, :]
+        return (self.log_probs() + noise).argmax(-1)
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
         """log π(actions) ``(..., L)`` of integer ``actions (..., L)``."""
@@ -58,14 +73,16 @@ def sample_actions(
     state: GateState,
     mask: torch.Tensor,
     generator: torch.Generator | None = None,
+    noise_frames: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor, GateState]:
     """Sampled actions ``(N, L)`` for a clip's logits ``(N, L, C)``, their log-probabilities
     ``(N, L)`` and the gate state after the clip: per-frame categoricals, or with a
     :class:`~svtas_ray.models.hold_gate.HoldGate` its hold/switch mixture (``state`` then
-    carries the previous labels; without a gate it passes through)."""
+    carries the previous labels; without a gate it passes through). ``noise_frames``: frames
+    sharing one Gumbel draw (:meth:`FrameCategorical.sample`; without a gate only)."""
     if gate is None:
         policy = FrameCategorical(logits)
-        actions = policy.sample(generator)
+        actions = policy.sample(generator, noise_frames)
         return actions, policy.log_prob(actions), state
     actions, after = gate.act(logits, state, mask, generator=generator)
     logp, _ = gate.log_prob_entropy(logits, actions, state, mask)

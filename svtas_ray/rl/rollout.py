@@ -74,6 +74,8 @@ class RolloutWorker:
         self.model = build_policy(cfg, self.num_classes, self.obs_shape)
         self.model.eval()
         self.generator = torch.Generator().manual_seed(cfg.seed * 7919 + index + stream * 104_729)
+        if cfg.algo.act_dropout:  # dropout draws its masks from the process's global generator
+            torch.manual_seed(cfg.seed * 7919 + index + stream * 104_729 + 1)
         self.obs, self.infos = self.envs.reset(
             seed=cfg.seed * 10_000 + index * 100 + stream * 1_000_003
         )
@@ -107,11 +109,22 @@ class RolloutWorker:
         labels = np.stack([np.asarray(i["labels"], np.int64) for i in self.infos])
         return labels, mask
 
-    @torch.inference_mode()  # everything it keeps leaves as numpy
     def sample(self, weights: dict[str, np.ndarray], clips: int) -> tuple[Chunk, RolloutStats]:
-        """``clips`` consecutive clips of every env with the given weights."""
-        start = time.perf_counter()
+        """``clips`` consecutive clips of every env with the given weights; with
+        ``algo.act_dropout`` the model's dropout layers stay on while it acts."""
         load_numpy_weights(self.model, weights)
+        if self.cfg.algo.act_dropout:
+            from svtas_ray.evaluate import enable_dropout
+
+            enable_dropout(self.model)
+        try:
+            return self._sample(clips)
+        finally:
+            self.model.eval()
+
+    @torch.inference_mode()  # everything it keeps leaves as numpy
+    def _sample(self, clips: int) -> tuple[Chunk, RolloutStats]:
+        start = time.perf_counter()
         n, length = self.envs.num_envs, self.cfg.clip.clip_len
         start_state = tuple(state_to_numpy(self.state))
         obs_buf = (
@@ -143,7 +156,7 @@ class RolloutWorker:
             if gate_prev is not None and gate_run is not None:
                 gate_prev[:, k], gate_run[:, k] = self.gate_state.prev, self.gate_state.run
             actions, logp_k, self.gate_state = sample_actions(
-                gate, out.final, self.gate_state, mask, self.generator
+                gate, out.final, self.gate_state, mask, self.generator, self.cfg.algo.noise_frames
             )
             act[:, k] = actions.numpy()
             logp[:, k] = logp_k.numpy()
@@ -188,7 +201,10 @@ class RolloutWorker:
         policy = FrameCategorical(logits)
         if self.cfg.algo.baseline == "self_critical":
             return policy.greedy().numpy()[None]
-        draws = [policy.sample(self.generator) for _ in range(self.cfg.algo.baseline_samples)]
+        algo = self.cfg.algo
+        draws = [
+            policy.sample(self.generator, algo.noise_frames) for _ in range(algo.baseline_samples)
+        ]
         return torch.stack(draws).numpy()
 
     def evaluate(
