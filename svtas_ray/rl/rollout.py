@@ -112,19 +112,19 @@ class RolloutWorker:
     def sample(self, weights: dict[str, np.ndarray], clips: int) -> tuple[Chunk, RolloutStats]:
         """``clips`` consecutive clips of every env with the given weights; with
         ``algo.act_dropout`` the model's dropout layers stay on while it acts."""
+        start = time.perf_counter()
         load_numpy_weights(self.model, weights)
         if self.cfg.algo.act_dropout:
             from svtas_ray.evaluate import enable_dropout
 
             enable_dropout(self.model)
         try:
-            return self._sample(clips)
+            return self._sample(clips, start)
         finally:
             self.model.eval()
 
     @torch.inference_mode()  # everything it keeps leaves as numpy
-    def _sample(self, clips: int) -> tuple[Chunk, RolloutStats]:
-        start = time.perf_counter()
+    def _sample(self, clips: int, start: float) -> tuple[Chunk, RolloutStats]:
         n, length = self.envs.num_envs, self.cfg.clip.clip_len
         start_state = tuple(state_to_numpy(self.state))
         obs_buf = (
