@@ -23,8 +23,10 @@ install: $(STAMP)
 # small streaming segmenter with PPO on it on Ray and print the test table and the run directory.
 # Token auth stays on: the embedded cluster's GCS listens on all interfaces (Ray cannot bind it to
 # loopback), so the token is what keeps other machines out (docs/cluster.md). Ray creates the token
-# in ~/.ray/auth_token on first use.
-RUN_SETTINGS ?= --set iterations=80
+# in ~/.ray/auth_token on first use. Like the experiments' protocols, it turns on the learned hold
+# gate and acting under dropout (docs/learning.md); the bare `train` defaults keep them off
+# because the RLlib engine runs neither.
+RUN_SETTINGS ?= --set iterations=80 --set model.hold_gate=true --set algo.act_dropout=true
 run: $(STAMP)
 	$(PY) -m svtas_ray synth --preset gtea --out data/synthetic/gtea
 	$(PY) -m svtas_ray check-data data/synthetic/gtea --require features

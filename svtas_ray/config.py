@@ -705,25 +705,22 @@ class TrainConfig:
             self.engine == "native" or self.algo.kind in RLLIB_KINDS,
             f"engine='rllib' runs algo.kind ppo, appo or impala, not {self.algo.kind!r}",
         )
+        native_only = {
+            "model.hold_gate=false": self.model.hold_gate,
+            "algo.noise_frames=1": self.algo.noise_frames != 1,
+            "algo.act_dropout=false": self.algo.act_dropout,
+            "algo.ema_decay=0": self.algo.ema_decay != 0,
+        }
+        fixes = [fix for fix, on in native_only.items() if on]
         _require(
-            self.engine == "native" or not self.model.hold_gate,
-            "engine='rllib' does not run model.hold_gate (its policy is not per-frame)",
-        )
-        _require(
-            self.engine == "native" or self.algo.noise_frames == 1,
-            "engine='rllib' samples every frame independently; set algo.noise_frames to 1",
-        )
-        _require(
-            self.engine == "native" or not self.algo.act_dropout,
-            "engine='rllib' acts with its module in inference mode; set algo.act_dropout to false",
+            self.engine == "native" or not fixes,
+            "engine='rllib' runs neither the hold gate, coherent or dropout exploration nor a "
+            "weight average (its policy samples every frame on its own, in inference mode); set "
+            + ", ".join(fixes),
         )
         _require(
             not (self.model.hold_gate and self.algo.noise_frames != 1),
             "model.hold_gate samples its own hold/switch decisions; set algo.noise_frames to 1",
-        )
-        _require(
-            self.engine == "native" or self.algo.ema_decay == 0,
-            "engine='rllib' does not average weights (algo.ema_decay); set it to 0",
         )
         _require(
             self.model.input == self.data.modality,

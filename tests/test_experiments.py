@@ -70,6 +70,21 @@ def test_protocol_matches_the_dataset(name: str) -> None:
     assert clip == ((64, 2) if name == "gtea" else (128, 8))  # SVTAS-RL's clips
 
 
+@pytest.mark.parametrize("name", DATASETS)
+def test_protocol_on_rllib_names_every_setting_to_change(name: str) -> None:
+    """The protocols turn on native-only options; RLlib refuses them in one sentence that lists
+    each of them, so a user fixes them in one go."""
+    from svtas_ray.config import override
+    from svtas_ray.errors import ConfigError
+
+    exp = load_experiment(name)
+    assert exp.config.model.hold_gate and exp.config.algo.act_dropout
+    with pytest.raises(ConfigError, match=r"set model\.hold_gate=false, algo\.act_dropout=false$"):
+        override(exp.config, {"engine": "rllib"})
+    fixed = {"engine": "rllib", "model.hold_gate": False, "algo.act_dropout": False}
+    assert override(exp.config, fixed).engine == "rllib"
+
+
 def test_help_needs_neither_data_nor_ray_nor_torch() -> None:
     code = (
         "import sys, runpy\n"

@@ -39,8 +39,11 @@ EXPERIMENT = Experiment(
         data=DataConfig(background=("background",)),
         clip=ClipConfig(clip_len=64, sample_rate=2),
         reward=RewardConfig(kind="segmental", edit_weight=0.5, f1_weights=(0.0, 0.0, 0.5)),
-        model=ModelConfig(head="causal_mstcn", hidden_dim=64, tcn_stages=2, tcn_layers=10),
-        algo=AlgoConfig(kind="ppo", ce_coef=1.0, ent_coef=0.01, chunk_clips=8),
+        # The learned hold gate and acting under dropout: docs/learning.md, "The gate by default".
+        model=ModelConfig(
+            head="causal_mstcn", hidden_dim=64, tcn_stages=2, tcn_layers=10, hold_gate=True
+        ),
+        algo=AlgoConfig(kind="ppo", ce_coef=1.0, ent_coef=0.01, chunk_clips=8, act_dropout=True),
         resources=ResourceConfig(num_workers=1, envs_per_worker=8, num_learners=1),
     ),
     synthetic=SynthConfig(preset="gtea"),
