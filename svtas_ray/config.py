@@ -312,7 +312,9 @@ class ModelConfig:
     hold_gate: bool = False
     """A learned hold/switch decision per frame (svtas_ray/models/hold_gate.py): the policy may
     repeat its previous label instead of drawing a new one, and the Edit/F1 reward trains when
-    (the learned counterpart of the causal hold rule applied after training)."""
+    (the learned counterpart of the causal hold rule applied after training). Off here because
+    engine='rllib' cannot run it; the experiments' protocols and ``make run`` turn it on
+    (docs/learning.md, "The gate by default")."""
     brt_blocks: int = 2
     """brt: transformer blocks, each with its own memory tokens."""
     brt_heads: int = 4
@@ -512,7 +514,9 @@ class AlgoConfig:
     of the deterministic network. Once the training videos are fit, the deterministic policy's
     rollouts on them score near 100 and the segmental reward stops telling decodes apart; with
     dropout they flicker the way unseen videos do, and the reward trains the policy to stay
-    steady under that noise (docs/learning.md). Validation and evaluation stay deterministic."""
+    steady under that noise (docs/learning.md). Validation and evaluation stay deterministic.
+    With ``model.hold_gate`` the gate's cross-entropy follows these rollouts' labels, so it also
+    changes what ``supervised`` learns. On in the experiments' protocols and ``make run``."""
     noise_frames: int = 1
     """Exploration coherent in time: how many consecutive frames of a clip share one Gumbel draw
     when a rollout worker samples (0: the whole clip). Each frame's label is the arg-max of its
