@@ -509,7 +509,7 @@ class AlgoConfig:
     baseline_samples: int = 4
     """Extra sampled segmentations per clip scored for ``baseline='mean_of_samples'``."""
     act_dropout: bool = False
-    """RL kinds: rollout workers act with the model's dropout layers on (input dropout and each
+    """Rollout workers act with the model's dropout layers on (input dropout and each
     TCN layer's, with masks from a seeded generator per worker), as the learner trains, instead
     of the deterministic network. Once the training videos are fit, the deterministic policy's
     rollouts on them score near 100 and the segmental reward stops telling decodes apart; with
