@@ -216,6 +216,47 @@ def hold_stage(
     return choice, write_eval(ds, held, out, label, colour_bars=True)
 
 
+def gate_stage(
+    ds: Dataset,
+    gate: Any,
+    val_rows: list[dict[str, Any]],
+    test_rows: list[dict[str, Any]],
+    sample_rate: int,
+    out: Path,
+    label: str,
+) -> tuple[float, dict[float, float], dict[str, float]]:
+    """The learned hold gate with its hold-logit offset tuned on the validation videos'
+    streamed probabilities (:func:`~svtas_ray.models.hold_gate.tune_gate_offset`, by the
+    selection score the hand rule is tuned by), then applied to the test videos; writes ``out``
+    like :func:`write_eval`. Returns the offset, every offset's validation score and the test
+    scores. ``gate``: the model's :class:`~svtas_ray.models.hold_gate.HoldGate`; ``rows``:
+    :func:`stream_videos` rows."""
+    from svtas_ray.metrics import score_video
+    from svtas_ray.models.hold_gate import gate_decode, tune_gate_offset
+    from svtas_ray.models.postprocess import expand, selection_score
+
+    def scored(rows: list[dict[str, Any]], slots: list[np.ndarray]) -> list[VideoScore]:
+        scores = []
+        for r, labels in zip(rows, slots, strict=True):
+            gt = ds.labels(r["video"])
+            scores.append(score_video(expand(labels, len(gt), sample_rate), gt, ds.background_ids))
+        return scores
+
+    offset, grid = tune_gate_offset(
+        gate,
+        lambda slots: selection_score(summarize(scored(val_rows, slots))),
+        [r["probs"] for r in val_rows],
+    )
+    held = []
+    for r in test_rows:
+        gt = ds.labels(r["video"])
+        pred = expand(gate_decode(gate, r["probs"], offset), len(gt), sample_rate)
+        held.append(
+            {**r, "prediction": pred, "video_score": score_video(pred, gt, ds.background_ids)}
+        )
+    return offset, grid, write_eval(ds, held, out, label, colour_bars=True)
+
+
 # --------------------------------------------------------------------------- prediction files
 
 

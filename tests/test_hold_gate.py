@@ -4,17 +4,27 @@ and entropy), greedy decoding, streaming across clips, and training it on Ray.""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from trainer_helpers import ray_cluster, tiny_config, tiny_gtea
 
 from svtas_ray.config import override
 from svtas_ray.errors import ConfigError
-from svtas_ray.models.hold_gate import GateState, HoldGate, greedy_labels
+from svtas_ray.models.hold_gate import (
+    OFFSETS,
+    GateState,
+    HoldGate,
+    gate_decode,
+    gate_of,
+    greedy_labels,
+    tune_gate_offset,
+)
 
 __all__ = ["ray_cluster", "tiny_gtea"]
 
@@ -159,6 +169,62 @@ def test_the_gates_cross_entropy_calibrates_holding_where_the_choice_matters() -
     assert float(gate.hold_ce(agreeing, actions, start, mask, labels)) == 0.0
 
 
+def noisy_stream(frames: int = 240, classes: int = 5, seed: int = 0) -> np.ndarray:
+    """Probabilities ``(T, C)`` of blocky true classes whose arg-max flickers now and then."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(rng.integers(0, classes, frames // 20), 20)
+    logits = rng.normal(0.0, 1.0, (frames, classes))
+    logits[np.arange(frames), truth] += 1.5
+    probs = np.exp(logits)
+    return (probs / probs.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def test_decoding_a_whole_stream_equals_the_greedy_gate_clip_by_clip() -> None:
+    gate = open_gate(-1.0, run_weight=2.0)
+    probs = noisy_stream()
+    logits = torch.log(torch.from_numpy(probs))
+    state, clips = GateState.initial((1,)), []
+    for start in range(0, len(probs), 64):  # the last clip is shorter
+        clip = logits[None, start : start + 64]
+        labels, state = greedy_labels(gate, clip, state, torch.ones(clip.shape[:2], dtype=bool))
+        clips.append(labels[0].numpy())
+    assert np.array_equal(gate_decode(gate, probs), np.concatenate(clips))
+    assert np.array_equal(gate_decode(gate, probs, -math.inf), probs.argmax(-1))
+
+
+def test_a_larger_offset_holds_more() -> None:
+    gate, probs = open_gate(-2.0, run_weight=1.0), noisy_stream(seed=1)
+    switches = [
+        int(np.count_nonzero(np.diff(gate_decode(gate, probs, offset))))
+        for offset in (-math.inf, -2.0, 0.0, 2.0, 6.0)
+    ]
+    assert switches == sorted(switches, reverse=True) and switches[0] > switches[-1]
+
+
+def test_the_offset_is_tuned_by_the_validation_score_with_ties_to_the_gate_as_trained() -> None:
+    gate, videos = open_gate(-2.0, run_weight=1.0), [noisy_stream(seed=s) for s in (2, 3)]
+
+    def fewest_switches(slots: list[np.ndarray]) -> float:
+        return -float(sum(np.count_nonzero(np.diff(s)) for s in slots))
+
+    offset, grid = tune_gate_offset(gate, fewest_switches, videos)
+    best = max(grid.values())
+    assert set(grid) == set(OFFSETS) and offset >= 2.0 and grid[offset] == best
+    assert offset == next(o for o in OFFSETS if grid[o] == best)  # the first of the tied
+    assert grid[0.0] < best
+    offset, _ = tune_gate_offset(gate, lambda slots: 1.0, videos)
+    assert offset == 0.0  # a tie keeps the gate as it was trained
+
+
+def test_the_gate_is_found_in_a_segmenters_weights() -> None:
+    gate = open_gate(0.7, run_weight=-0.4)
+    weights = {f"hold_gate.{k}": v.numpy() for k, v in gate.state_dict().items()}
+    found = gate_of({**weights, "head.conv.weight": np.zeros(3, np.float32)})
+    assert found is not None and torch.equal(found.linear.weight, gate.linear.weight)
+    assert float(found.linear.bias) == pytest.approx(0.7)
+    assert gate_of({"head.conv.weight": np.zeros(3, np.float32)}) is None
+
+
 def test_gate_with_a_sampled_baseline_is_refused(tiny_gtea: Path, tmp_path: Path) -> None:
     cfg = tiny_config(tiny_gtea, tmp_path, "reinforce")
     with pytest.raises(ConfigError, match="hold_gate does not combine"):
@@ -185,3 +251,10 @@ def test_ppo_trains_the_gate_and_evaluation_decodes_with_it(
     fresh = HoldGate()
     assert not torch.equal(model.hold_gate.linear.weight, fresh.linear.weight)  # it learned
     assert 0.0 <= results["test_best"]["edit"] <= 100.0
+    # the gate's offset tuned on the validation videos, applied to the test videos
+    assert set(results) == {"test_best", "test_best_hold", "test_best_gate"}
+    gated = pd.read_parquet(trainer.path / "eval" / "test_best_gate" / "per_video.parquet")
+    assert len(gated) == len(trainer.test_videos)
+    tuned = json.loads((trainer.path / "meta.json").read_text())["hold_gate"]
+    assert float(tuned["offset"]) in OFFSETS and len(tuned["val_scores"]) == len(OFFSETS)
+    assert tuned["val_scores"][tuned["offset"]] == max(tuned["val_scores"].values())

@@ -195,11 +195,15 @@ def run_stream_job(
     row["iterations"] = len(pd.read_parquet(path / "metrics.parquet"))
     row["metrics"] = str(path / "metrics.parquet")  # the learning curve's source
     rows = [row]
-    if "test_best_hold" in results:  # the same weights, the hold rule tuned on validation
-        held = {**row, **{k: float(results["test_best_hold"][k]) for k in METRIC_NAMES}}
-        held.update(head=f"{job.head}+hold", predictions=str(path / "eval" / "test_best_hold"))
-        held["predictions"] += "/predictions"
-        rows.append(held)
+    # the same weights post-processed: the hold rule, and the learned gate (model.hold_gate),
+    # each with its settings tuned on the validation videos
+    for stage in ("hold", "gate"):
+        if f"test_best_{stage}" in results:
+            scores = results[f"test_best_{stage}"]
+            held = {**row, **{k: float(scores[k]) for k in METRIC_NAMES}}
+            folder = path / "eval" / f"test_best_{stage}" / "predictions"
+            held.update(head=f"{job.head}+{stage}", predictions=str(folder))
+            rows.append(held)
     return rows
 
 

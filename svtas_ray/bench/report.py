@@ -226,7 +226,7 @@ def plot_learning_curves(runs: pd.DataFrame, path: Path, title: str = "") -> Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stream = runs[runs["method"].isin(ALGOS) & ~runs["head"].str.endswith("+hold")]
+    stream = runs[runs["method"].isin(ALGOS) & ~runs["head"].str.contains("+", regex=False)]
     if "metrics" not in stream:
         return None
     curves = []

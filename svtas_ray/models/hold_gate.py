@@ -22,6 +22,7 @@ Shapes: ``...`` is any batch shape (``(N,)`` when acting, ``(N, W)`` when a lear
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,10 +122,12 @@ class HoldGate(nn.Module):
         mask: Tensor,
         greedy: bool = False,
         generator: torch.Generator | None = None,
+        offset: float = 0.0,
     ) -> tuple[Tensor, GateState]:
         """Labels ``(..., L)`` for a clip's logits ``(..., L, C)`` and the state after it.
 
         ``greedy``: the most likely label of π' per frame; otherwise a draw from π'.
+        ``offset``: added to every hold logit (> 0 holds more; :func:`tune_gate_offset`).
         The loop over frames runs in numpy on precomputed per-frame quantities (a torch loop of
         tiny ops cost ~20 ms per 64-frame clip); it evaluates :meth:`hold_logit`'s features and
         weights, which the tests pin against :meth:`log_prob_entropy`.
@@ -139,7 +142,7 @@ class HoldGate(nn.Module):
                 switch_to = torch.multinomial(flat, 1, generator=generator).view(probs.shape[:-1])
                 draws = torch.rand(probs.shape[:-1], generator=generator, device=probs.device)
             w = self.linear.weight[0].double().cpu().numpy()
-            bias = float(self.linear.bias[0])
+            bias = float(self.linear.bias[0]) + offset
         batch, (length, classes) = probs.shape[:-2], probs.shape[-2:]
         p = probs.reshape(-1, length, classes).cpu().numpy()
         top = p.argmax(-1)
@@ -222,3 +225,48 @@ def greedy_labels(
     if gate is None:
         return logits.argmax(-1), state
     return gate.act(logits, state, mask, greedy=True)
+
+
+def gate_of(weights: dict[str, np.ndarray]) -> HoldGate | None:
+    """The :class:`HoldGate` held in a segmenter's weights (its ``hold_gate.*`` entries), or None
+    when the model has no gate."""
+    prefix = "hold_gate."
+    own = {k[len(prefix) :]: torch.as_tensor(v) for k, v in weights.items() if k.startswith(prefix)}
+    if not own:
+        return None
+    gate = HoldGate()
+    gate.load_state_dict(own)
+    return gate
+
+
+OFFSETS = (0.0, -1.0, 1.0, -2.0, 2.0, -3.0, 3.0, 4.0, 6.0, -math.inf)
+"""Hold-logit offsets :func:`tune_gate_offset` tries, in tie-break order: the gate as trained
+first, then ever further from it; ``-inf`` never holds (the raw arg-max)."""
+
+
+def gate_decode(gate: HoldGate, probs: np.ndarray, offset: float = 0.0) -> np.ndarray:
+    """The gate's greedy labels ``(T,)`` over one video's streamed class probabilities
+    ``(T, C)`` (what :func:`greedy_labels` emits clip by clip, the gate state carried), with
+    ``offset`` added to its hold logit; ``-inf``: the arg-max per frame."""
+    probs = np.asarray(probs, np.float32)
+    if offset == -math.inf or len(probs) == 0:
+        return probs.argmax(-1) if len(probs) else np.zeros(0, np.int64)
+    logits = torch.from_numpy(np.log(np.maximum(probs, 1e-30)))[None]
+    mask = torch.ones(logits.shape[:2], dtype=torch.bool)
+    labels, _ = gate.act(logits, GateState.initial((1,)), mask, greedy=True, offset=offset)
+    return labels[0].numpy()
+
+
+def tune_gate_offset(
+    gate: HoldGate,
+    score: Callable[[list[np.ndarray]], float],
+    val_probs: Sequence[np.ndarray],
+    offsets: Sequence[float] = OFFSETS,
+) -> tuple[float, dict[float, float]]:
+    """The hold-logit offset of :data:`OFFSETS` whose greedy decode of the validation videos'
+    probabilities ``(T_s, C)`` scores best by ``score`` (labels per video -> one number; ties go
+    to the earlier offset), and every offset's score. The learned gate's one calibrated number,
+    as the hand rule's threshold and minimum length are tuned on the same videos."""
+    grid = {o: score([gate_decode(gate, p, o) for p in val_probs]) for o in offsets}
+    top = max(grid.values())
+    return next(o for o in offsets if grid[o] == top), grid

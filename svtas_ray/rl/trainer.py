@@ -40,9 +40,10 @@ from svtas_ray.config import TrainConfig
 from svtas_ray.data.layout import Dataset
 from svtas_ray.data.normalization import FeatureStats
 from svtas_ray.errors import ConfigError, RunStopped
-from svtas_ray.evaluate import hold_stage, tuning_rows, write_eval
+from svtas_ray.evaluate import gate_stage, hold_stage, tuning_rows, write_eval
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.models.checkpoint import Checkpoint, save_checkpoint, save_checkpoint_copy
+from svtas_ray.models.hold_gate import gate_of
 from svtas_ray.rl.budget import Budget, run_epoch_clips
 from svtas_ray.rl.learner import Learner, RowSpec
 from svtas_ray.rl.progress import TrainProgress, train_progress
@@ -522,7 +523,9 @@ class Trainer:
 
     def finish(self) -> dict[str, dict[str, float]]:
         """Evaluate the best and last weights on the test split, and the best weights with the
-        causal hold rule tuned on the validation videos (``test_best_hold``); summary.md."""
+        causal hold rule tuned on the validation videos (``test_best_hold``) and, with
+        ``model.hold_gate``, its learned gate's offset tuned there (``test_best_gate``);
+        summary.md."""
         results: dict[str, dict[str, float]] = {}
         ckpt = self.path / "checkpoints"
         # with selection='last' best.pt is last.pt: tested once
@@ -535,9 +538,10 @@ class Trainer:
             out = self.path / "eval" / f"test_{name}"
             results[f"test_{name}"] = write_eval(self.dataset, rows, out, self.cfg.algo.kind, True)
             if name == "best" and self.val_videos:
+                tuning = self._tuning_rows(weights)
                 choice, scores = hold_stage(
                     self.dataset,
-                    self._tuning_rows(weights),
+                    tuning,
                     rows,
                     max(len(self.dataset.labels(v)) for v in self.fit_videos),
                     self.cfg.clip.sample_rate,
@@ -551,7 +555,24 @@ class Trainer:
                     "val_score": choice.score,
                     "tuning_draws": self.cfg.hold_tuning_draws,
                 }
-                self.log.write_meta({**self._meta(), "hold_rule": hold})
+                meta = {**self._meta(), "hold_rule": hold}
+                gate = gate_of(weights)
+                if gate is not None:
+                    offset, grid, gated = gate_stage(
+                        self.dataset,
+                        gate,
+                        tuning,
+                        rows,
+                        self.cfg.clip.sample_rate,
+                        self.path / "eval" / "test_best_gate",
+                        f"{self.cfg.algo.kind}+gate",
+                    )
+                    results["test_best_gate"] = gated
+                    meta["hold_gate"] = {
+                        "offset": str(offset),
+                        "val_scores": {str(k): v for k, v in grid.items()},
+                    }
+                self.log.write_meta(meta)
         write_summary(self.path, self.cfg, self.log.rows, results)
         return results
 
