@@ -94,9 +94,15 @@ def test_targets_distances() -> None:
             ("supervised", "causal_mstcn"): (80.0, 60.0, 55.0),
             ("ppo", "causal_mstcn"): (81.0, 65.0, 57.0),
             ("reinforce", "brt"): (70.0, 50.0, 40.0),
+            ("ppo", "causal_mstcn+hold"): (80.0, 60.0, 52.0),
+            ("ppo", "causal_mstcn+gate"): (80.0, 61.5, 51.0),
         }
     )
     found = {t["target"]: t for t in targets(summary)}
+    learned = found["ppo/causal_mstcn+gate (learned hold) beats the hand rule on edit"]
+    assert learned["distance"] == pytest.approx(1.5) and learned["holds"]
+    learned = found["ppo/causal_mstcn+gate (learned hold) beats the hand rule on f1@50"]
+    assert learned["distance"] == pytest.approx(-1.0) and not learned["holds"]
     collapse = found["naive streaming mstcn collapses (acc offline - naive)"]
     assert collapse["distance"] == pytest.approx(40.0) and collapse["holds"]
     edit = found["best RL row beats supervised on edit"]

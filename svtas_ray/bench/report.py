@@ -115,6 +115,21 @@ def targets(summary: pd.DataFrame) -> list[dict[str, Any]]:
                     bool(gain > margin),
                 )
             )
+    for (method, head), gated in by.items():  # the learned hold against the hand rule
+        rule = by.get((method, head.removesuffix("+gate") + "+hold"))
+        if method not in ALGOS or not head.endswith("+gate") or rule is None:
+            continue
+        for key in ("edit", "f1@50"):
+            gain = gated[key] - rule[key]
+            found.append(
+                _target(
+                    f"{method}/{head} (learned hold) beats the hand rule on {key}",
+                    f"{gated[key]:.1f} vs {method}/{rule['head']} {rule[key]:.1f} ({gain:+.1f})",
+                    "> 0",
+                    gain,
+                    bool(gain > 0),
+                )
+            )
     off = by.get(("offline", "mstcn"))
     if off is not None and len(stream):
         for key in ("edit", "f1@50"):
