@@ -23,6 +23,7 @@ from svtas_ray.models.hold_gate import (
     gate_decode,
     gate_of,
     greedy_labels,
+    robust_offset,
     tune_gate_offset,
 )
 
@@ -209,11 +210,18 @@ def test_the_offset_is_tuned_by_the_validation_score_with_ties_to_the_gate_as_tr
 
     offset, grid = tune_gate_offset(gate, fewest_switches, videos)
     best = max(grid.values())
-    assert set(grid) == set(OFFSETS) and offset >= 2.0 and grid[offset] == best
-    assert offset == next(o for o in OFFSETS if grid[o] == best)  # the first of the tied
-    assert grid[0.0] < best
+    assert set(grid) == set(OFFSETS) and offset > 0.0 and grid[offset] == best > grid[0.0]
+    assert offset == min(o for o in OFFSETS if grid[o] == best)  # the tied one nearest 0
     offset, _ = tune_gate_offset(gate, lambda slots: 1.0, videos)
     assert offset == 0.0  # a tie keeps the gate as it was trained
+
+
+def test_the_chosen_offset_keeps_off_the_edge_where_the_gate_holds_everything() -> None:
+    # the best validation score sits one step below a collapse: take the step below it
+    assert robust_offset({0.0: 80.0, 1.0: 85.0, 1.5: 90.0, 2.0: 10.0}) == 1.0
+    assert robust_offset({0.0: 80.0, 1.0: 85.0, 1.5: 90.0, 2.0: 89.0}) == 1.5
+    assert robust_offset({-math.inf: 70.0, 0.0: 60.0, 1.0: 50.0}) == -math.inf
+    assert robust_offset({-1.0: 80.0, 0.0: 70.0, 1.0: 80.0, 2.0: 80.0}) == 1.0
 
 
 def test_the_gate_is_found_in_a_segmenters_weights() -> None:

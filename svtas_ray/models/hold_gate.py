@@ -239,9 +239,26 @@ def gate_of(weights: dict[str, np.ndarray]) -> HoldGate | None:
     return gate
 
 
-OFFSETS = (0.0, -1.0, 1.0, -2.0, 2.0, -3.0, 3.0, 4.0, 6.0, -math.inf)
-"""Hold-logit offsets :func:`tune_gate_offset` tries, in tie-break order: the gate as trained
-first, then ever further from it; ``-inf`` never holds (the raw arg-max)."""
+OFFSETS = (
+    -math.inf,
+    -2.0,
+    -1.0,
+    -0.5,
+    0.0,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.25,
+    1.5,
+    1.75,
+    2.0,
+    2.5,
+    3.0,
+    4.0,
+)
+"""Hold-logit offsets :func:`tune_gate_offset` tries, ascending; ``-inf`` never holds (the raw
+arg-max), 0 is the gate as trained."""
 
 
 def gate_decode(gate: HoldGate, probs: np.ndarray, offset: float = 0.0) -> np.ndarray:
@@ -257,16 +274,33 @@ def gate_decode(gate: HoldGate, probs: np.ndarray, offset: float = 0.0) -> np.nd
     return labels[0].numpy()
 
 
+def robust_offset(grid: dict[float, float]) -> float:
+    """The offset of ``grid`` (offset -> validation score) whose score is highest **and** stays
+    so one step further towards holding: the largest ``min(score(o), score(next larger o))``;
+    ties go to the offset nearest 0 (the gate as trained).
+
+    Holding more is not gradual: a gate that learned to hold longer runs more (a positive
+    run-length weight) holds a whole video once its offset passes a point, and the best
+    validation offset often lies just below that point, where a test video tips over. Guarding
+    the step above keeps the chosen offset off that edge (docs/learning.md)."""
+    offsets = sorted(grid)
+    robust = {
+        o: min(grid[o], grid[offsets[i + 1]]) if i + 1 < len(offsets) else grid[o]
+        for i, o in enumerate(offsets)
+    }
+    return min(offsets, key=lambda o: (-robust[o], abs(o), o))
+
+
 def tune_gate_offset(
     gate: HoldGate,
     score: Callable[[list[np.ndarray]], float],
     val_probs: Sequence[np.ndarray],
     offsets: Sequence[float] = OFFSETS,
 ) -> tuple[float, dict[float, float]]:
-    """The hold-logit offset of :data:`OFFSETS` whose greedy decode of the validation videos'
-    probabilities ``(T_s, C)`` scores best by ``score`` (labels per video -> one number; ties go
-    to the earlier offset), and every offset's score. The learned gate's one calibrated number,
-    as the hand rule's threshold and minimum length are tuned on the same videos."""
+    """The hold-logit offset for the gate chosen on the validation videos' probabilities
+    ``(T_s, C)``: each offset of ``offsets`` decodes them greedily, ``score`` (labels per video
+    -> one number) rates the decode, and :func:`robust_offset` picks. Returns the offset and
+    every offset's score. The learned gate's one calibrated number, as the hand rule's threshold
+    and minimum length are tuned on the same videos."""
     grid = {o: score([gate_decode(gate, p, o) for p in val_probs]) for o in offsets}
-    top = max(grid.values())
-    return next(o for o in offsets if grid[o] == top), grid
+    return robust_offset(grid), grid
