@@ -82,7 +82,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--algos", nargs="+", help="streaming objectives (default: the setting's)")
     p.add_argument("--heads", nargs="+", help="streaming heads (default: the setting's)")
-    p.add_argument("--offline", nargs="*", help="offline models (default: the setting's)")
+    p.add_argument(
+        "--offline",
+        nargs="*",
+        help="offline models (default: the setting's; the bare flag: none, no offline rows)",
+    )
     p.add_argument(
         "--set",
         action="append",
