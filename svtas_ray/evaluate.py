@@ -187,8 +187,7 @@ def hold_stage(
     ``windows``: moving-average windows tuned before the rule (default ``(1,)``: the rule alone;
     :data:`~svtas_ray.models.postprocess.WINDOWS` is what ``benchmarks/smoothing_stage.py`` tries).
     """
-    from svtas_ray.metrics import score_video
-    from svtas_ray.models.postprocess import expand, post_process, tune_hold_rule
+    from svtas_ray.models.postprocess import post_process, tune_hold_rule
 
     val_labels = [ds.labels(r["video"]) for r in val_rows]
     val_probs = [np.asarray(r["probs"], np.float32) for r in val_rows]
@@ -205,14 +204,7 @@ def hold_stage(
         tie_probs=tie_probs,
         windows=windows,
     )
-    held = []
-    for r in test_rows:
-        gt = ds.labels(r["video"])
-        slots = post_process(np.asarray(r["probs"], np.float32), choice.settings)
-        pred = expand(slots, len(gt), sample_rate)
-        held.append(
-            {**r, "prediction": pred, "video_score": score_video(pred, gt, ds.background_ids)}
-        )
+    held = relabel(ds, test_rows, lambda p: post_process(p, choice.settings), sample_rate)
     return choice, write_eval(ds, held, out, label, colour_bars=True)
 
 
@@ -247,14 +239,30 @@ def gate_stage(
         lambda slots: selection_score(summarize(scored(val_rows, slots))),
         [r["probs"] for r in val_rows],
     )
+    held = relabel(ds, test_rows, lambda p: gate_decode(gate, p, offset), sample_rate)
+    return offset, grid, write_eval(ds, held, out, label, colour_bars=True)
+
+
+def relabel(
+    ds: Dataset,
+    rows: list[dict[str, Any]],
+    decode: Callable[[np.ndarray], np.ndarray],
+    sample_rate: int,
+) -> list[dict[str, Any]]:
+    """:func:`stream_videos` rows with each video's prediction replaced by ``decode`` of its
+    streamed probabilities (``(T_s, C)`` -> labels ``(T_s,)``, a causal post-processing stage),
+    expanded to raw frames and scored again."""
+    from svtas_ray.metrics import score_video
+    from svtas_ray.models.postprocess import expand
+
     held = []
-    for r in test_rows:
+    for r in rows:
         gt = ds.labels(r["video"])
-        pred = expand(gate_decode(gate, r["probs"], offset), len(gt), sample_rate)
+        pred = expand(decode(np.asarray(r["probs"], np.float32)), len(gt), sample_rate)
         held.append(
             {**r, "prediction": pred, "video_score": score_video(pred, gt, ds.background_ids)}
         )
-    return offset, grid, write_eval(ds, held, out, label, colour_bars=True)
+    return held
 
 
 # --------------------------------------------------------------------------- prediction files

@@ -265,4 +265,15 @@ def test_ppo_trains_the_gate_and_evaluation_decodes_with_it(
     assert len(gated) == len(trainer.test_videos)
     tuned = json.loads((trainer.path / "meta.json").read_text())["hold_gate"]
     assert float(tuned["offset"]) in OFFSETS and len(tuned["val_scores"]) == len(OFFSETS)
-    assert tuned["val_scores"][tuned["offset"]] == max(tuned["val_scores"].values())
+    grid = {float(k): v for k, v in tuned["val_scores"].items()}
+    assert float(tuned["offset"]) == robust_offset(grid)
+    # `svtas-ray eval --post gate` re-applies the stored offset: the same predictions
+    from svtas_ray.cli import main as cli_main
+
+    out = tmp_path / "eval-gate"
+    argv = ["eval", "--checkpoint", str(trainer.path / "checkpoints" / "best.pt")]
+    assert cli_main([*argv, "--post", "gate", "--out", str(out)]) == 0
+    stored = trainer.path / "eval" / "test_best_gate" / "predictions"
+    names = sorted(p.name for p in stored.iterdir())
+    assert names and names == sorted(p.name for p in (out / "predictions").iterdir())
+    assert all((out / "predictions" / n).read_text() == (stored / n).read_text() for n in names)

@@ -58,13 +58,34 @@ def test_train_then_eval_then_stream(
     ckpt = run_dir / "checkpoints" / "best.pt"
 
     assert run(["eval", "--checkpoint", str(ckpt), "--split", "test", "--json"]) == 0
-    assert '"edit"' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert '"edit"' in out and '"post": "hold"' in out  # the run's hold rule by default
     assert (run_dir / "eval" / "test_cli" / "per_video.parquet").is_file()
+    # the run's tuned hold rule, re-applied from meta.json, reproduces its test_best_hold rows
+    held = run_dir / "eval" / "test_best_hold" / "predictions"
+    for post, compare in (("hold", True), ("raw", False)):
+        out_dir = tmp_path / f"eval-{post}"
+        argv = ["eval", "--checkpoint", str(ckpt), "--post", post, "--out", str(out_dir)]
+        assert run(argv) == 0
+        if compare:
+            files = sorted(p.name for p in held.iterdir())
+            assert files and files == sorted(p.name for p in (out_dir / "predictions").iterdir())
+            for name in files:
+                assert (out_dir / "predictions" / name).read_text() == (held / name).read_text()
+    with pytest.raises(SvtasError, match=r"meta.json: the run tuned no hold gate"):
+        run(["eval", "--checkpoint", str(ckpt), "--post", "gate"])
+    capsys.readouterr()
 
     video = sorted((tiny_gtea / "features").glob("*.npy"))[0]
     assert run(["stream", "--checkpoint", str(ckpt), "--features", str(video)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("clip 1/") and "ms)" in out
+    assert "(post-processing: the hold rule tuned on the run's validation videos" in out
+    hold_pred = (run_dir / "stream" / f"{video.stem}.txt").read_text().split()
+    raw = ["stream", "--checkpoint", str(ckpt), "--features", str(video), "--post", "raw"]
+    assert run(raw) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("clip 1/") and "ms)" in out
     pred = (run_dir / "stream" / f"{video.stem}.txt").read_text().split()
-    assert len(pred) == np.load(video).shape[1]
+    assert len(pred) == len(hold_pred) == np.load(video).shape[1]
     assert (run_dir / "stream" / f"{video.stem}.png").stat().st_size > 0  # the colour bar

@@ -93,10 +93,27 @@ def _load_model(checkpoint: str, overrides: list[str]) -> tuple[Any, Any, Path, 
     return cfg, model, ckpt.path.parent.parent, ds
 
 
+def _post_stage(kind: str | None, run: Path) -> Any:
+    """The :class:`~svtas_ray.models.post_stage.PostStage` ``kind`` (``--post``) with the
+    settings in the run's ``meta.json``."""
+    import json
+
+    from svtas_ray.models.post_stage import PostStage
+
+    path = run / "meta.json"
+    meta: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            meta = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: not a readable run meta file ({exc})") from None
+    return PostStage.of_run(kind, meta, str(path))
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from svtas_ray.evaluate import stream_videos, write_eval
+    from svtas_ray.evaluate import relabel, stream_videos, write_eval
     from svtas_ray.metrics import METRIC_NAMES
     from svtas_ray.rl.trainer import split_videos
 
@@ -110,13 +127,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         videos = [v for v in videos if v in args.videos]
     if not videos:
         raise ConfigError(f"the run has no {args.split} videos")
+    stage = _post_stage(args.post, run)
     rows = stream_videos(model, cfg, part, videos)  # type: ignore[arg-type]
+    label = cfg.algo.kind
+    if stage.kind != "raw":  # the same streams, post-processed as the run's +hold/+gate rows
+        rows = relabel(ds, rows, lambda p: stage.decode(p, model.hold_gate), cfg.clip.sample_rate)
+        label += f"+{stage.kind}"
     out = Path(args.out) if args.out else run / "eval" / f"{args.split}_cli"
-    scores = write_eval(ds, rows, out, cfg.algo.kind, colour_bars=args.split == "test")
+    scores = write_eval(ds, rows, out, label, colour_bars=args.split == "test")
     if args.json:
-        print(json.dumps({"videos": len(rows), **scores}, indent=2))
+        print(json.dumps({"videos": len(rows), "post": stage.kind, **scores}, indent=2))
     else:
         print(f"{len(rows)} {args.split} videos -> {out}")
+        print(stage.describe())
         for name in METRIC_NAMES:
             print(f"{name:>6} {scores[name]:7.2f}")
     return 0
@@ -128,13 +151,13 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
     from svtas_ray.data.clips import ClipPlan
     from svtas_ray.data.predictions import write_prediction
-    from svtas_ray.models.hold_gate import GateState, greedy_labels
+    from svtas_ray.models.post_stage import StreamPost
 
     cfg, model, run, ds = _load_model(args.checkpoint, args.set)
+    post = StreamPost(_post_stage(args.post, run), model.hold_gate)
     read, num_frames, close = _open_stream(args, cfg, model)
     plan = ClipPlan(num_frames, cfg.clip.clip_len, cfg.clip.sample_rate)
     state = model.initial_state(1, "cpu")
-    gate = GateState.initial((1,))
     slots = []
     for k in range(plan.num_clips):
         frames, mask = plan.frames(k)
@@ -143,9 +166,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
             clip = torch.from_numpy(np.ascontiguousarray(read(frames)))[None]
             valid = torch.from_numpy(mask)[None]
             out = model(clip, state, valid)
-            chosen, gate = greedy_labels(model.hold_gate, out.final, gate, valid)
+            labels = post(out.final, valid)
         state = out.state
-        labels = chosen[0].numpy()
         latency = (time.perf_counter() - start) * 1000
         names = [ds.classes.names[int(i)] for i in labels[mask]]
         print(f"clip {k + 1}/{plan.num_clips} ({latency:.1f} ms): {' '.join(names)}")
@@ -156,7 +178,7 @@ def cmd_stream(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else run / "stream" / f"{source.stem}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     write_prediction(out, pred, ds.classes)
-    print(f"wrote {len(pred)} frame labels to {out}")
+    print(f"wrote {len(pred)} frame labels to {out} ({post.stage.describe()})")
     bar = _stream_colour_bar(out.with_suffix(".png"), source.stem, pred, ds)
     print(f"colour bar: {bar}")
     return 0
@@ -195,6 +217,8 @@ def _open_stream(args: argparse.Namespace, cfg: Any, model: Any) -> tuple[Any, i
 
 def add_parsers(sub: Any) -> None:
     """Register ``train``, ``eval`` and ``stream`` on the ``svtas-ray`` sub-parsers."""
+    from svtas_ray.models.postprocess import POST_STAGES
+
     p = sub.add_parser("train", help="train a streaming segmenter with RL on Ray")
     p.add_argument("--config", help="TrainConfig JSON file (default: the built-in defaults)")
     p.add_argument(
@@ -218,6 +242,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the pooled scores as JSON")
     p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos of the split")
     p.add_argument(
+        "--post",
+        choices=POST_STAGES,
+        help="causal post-processing with the settings the run tuned on its validation videos: "
+        "hold (the hold rule; the default when the run tuned one), gate (the learned hold gate, "
+        "model.hold_gate) or raw (the policy's greedy labels; the default otherwise)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -233,6 +264,13 @@ def add_parsers(sub: Any) -> None:
     src.add_argument("--features", help="a (D, T) .npy feature file (features-mode checkpoints)")
     p.add_argument(
         "--out", help="per-frame prediction file (default: RUN/stream/<name>.txt; PNG beside it)"
+    )
+    p.add_argument(
+        "--post",
+        choices=POST_STAGES,
+        help="causal post-processing with the settings the run tuned on its validation videos: "
+        "hold (the hold rule; the default when the run tuned one), gate (the learned hold gate, "
+        "model.hold_gate) or raw (the policy's greedy labels; the default otherwise)",
     )
     p.add_argument(
         "--set",

@@ -36,6 +36,10 @@ SIGMAS = (0.002, 0.005, 0.01, 0.02, 0.04, 0.08)
 WINDOWS = (1, 4, 16, 64)
 """Moving-average windows (frames of the stream; 1: none) that benchmarks/smoothing_stage.py
 tunes before the rule; the default grid has only 1."""
+POST_STAGES = ("raw", "hold", "gate")
+"""The post-processing stages a trained run offers (:mod:`svtas_ray.models.post_stage`): the
+policy's greedy labels, the hold rule and the learned hold gate, as its ``test_best``,
+``+hold`` and ``+gate`` rows."""
 
 
 def selection_score(scores: dict[str, float]) -> float:
