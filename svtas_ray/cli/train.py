@@ -219,6 +219,11 @@ def add_parsers(sub: Any) -> None:
     """Register ``train``, ``eval`` and ``stream`` on the ``svtas-ray`` sub-parsers."""
     from svtas_ray.models.postprocess import POST_STAGES
 
+    post_help = (
+        "causal post-processing with the settings the run tuned on its validation videos: hold "
+        "(the hold rule; the default when the run tuned one), gate (the learned hold gate, "
+        "model.hold_gate) or raw (the policy's greedy labels; the default otherwise)"
+    )
     p = sub.add_parser("train", help="train a streaming segmenter with RL on Ray")
     p.add_argument("--config", help="TrainConfig JSON file (default: the built-in defaults)")
     p.add_argument(
@@ -241,13 +246,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--out", help="output folder (default: RUN/eval/<split>_cli)")
     p.add_argument("--json", action="store_true", help="print the pooled scores as JSON")
     p.add_argument("--videos", nargs="+", metavar="VIDEO", help="only these videos of the split")
-    p.add_argument(
-        "--post",
-        choices=POST_STAGES,
-        help="causal post-processing with the settings the run tuned on its validation videos: "
-        "hold (the hold rule; the default when the run tuned one), gate (the learned hold gate, "
-        "model.hold_gate) or raw (the policy's greedy labels; the default otherwise)",
-    )
+    p.add_argument("--post", choices=POST_STAGES, help=post_help)
     p.add_argument(
         "--set",
         action="append",
@@ -265,13 +264,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--out", help="per-frame prediction file (default: RUN/stream/<name>.txt; PNG beside it)"
     )
-    p.add_argument(
-        "--post",
-        choices=POST_STAGES,
-        help="causal post-processing with the settings the run tuned on its validation videos: "
-        "hold (the hold rule; the default when the run tuned one), gate (the learned hold gate, "
-        "model.hold_gate) or raw (the policy's greedy labels; the default otherwise)",
-    )
+    p.add_argument("--post", choices=POST_STAGES, help=post_help)
     p.add_argument(
         "--set",
         action="append",
