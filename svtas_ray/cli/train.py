@@ -240,7 +240,7 @@ def add_parsers(sub: Any) -> None:
     )
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="greedy streaming evaluation of a checkpoint")
+    p = sub.add_parser("eval", help="streaming evaluation of a checkpoint (greedy, then --post)")
     p.add_argument("--checkpoint", required=True, help="checkpoints/{best,last}.pt of a run")
     p.add_argument("--split", default="test", choices=("test", "val"))
     p.add_argument("--out", help="output folder (default: RUN/eval/<split>_cli)")
