@@ -156,17 +156,17 @@ def test_a_two_iteration_rllib_ppo_run_writes_the_native_run_directory(
     ckpt = Checkpoint.read(run / "checkpoints" / "best.pt")
     assert ckpt.config == config_mod.to_dict(cfg) and ckpt.normalization is not None
 
-    # the checkpoint round trip: `svtas-ray eval` rebuilds the segmenter from the file alone
-    out = subprocess.run(
-        [sys.executable, "-m", "svtas_ray", "eval", "--checkpoint", str(ckpt.path), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    scores = json.loads(out.stdout)
-    assert scores["videos"] == len(trainer.test_videos)
-    assert scores["f1@50"] == pytest.approx(results["test_best"]["f1@50"])
-    assert scores["acc"] == pytest.approx(results["test_best"]["acc"])
+    # the checkpoint round trip: `svtas-ray eval` rebuilds the segmenter from the file alone,
+    # raw and with the hold rule the run tuned (read from its meta.json)
+    for post, row in (("raw", "test_best"), ("hold", "test_best_hold")):
+        argv = ["eval", "--checkpoint", str(ckpt.path), "--json", "--post", post]
+        out = subprocess.run(
+            [sys.executable, "-m", "svtas_ray", *argv], capture_output=True, text=True, check=True
+        )
+        scores = json.loads(out.stdout)
+        assert scores["videos"] == len(trainer.test_videos) and scores["post"] == post
+        assert scores["f1@50"] == pytest.approx(results[row]["f1@50"])
+        assert scores["acc"] == pytest.approx(results[row]["acc"])
 
 
 @pytest.mark.slow

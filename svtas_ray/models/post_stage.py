@@ -65,9 +65,9 @@ class PostStage:
         try:
             if kind == "gate":
                 return cls("gate", offset=float(tuned["offset"]))
-            settings = HoldSettings(
+            settings = HoldSettings(  # sigma only records where min_len came from
                 float(tuned["theta"]),
-                float(tuned["sigma"]),
+                float(tuned.get("sigma", "nan")),
                 int(tuned["min_len"]),
                 int(tuned.get("window", 1)),
             )

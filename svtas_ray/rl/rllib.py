@@ -20,6 +20,7 @@ sequences), the hold gate, sampled baselines, and ``--resume``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -389,10 +390,9 @@ class RLlibTrainer:
                     self._last_val_rows(),
                 )
                 results["test_best_hold"] = scores
-                hold = {
-                    "theta": choice.settings.theta,
-                    "min_len": choice.settings.min_len,
-                    "window": choice.settings.window,
+                hold = {  # as the native trainer writes it (svtas-ray eval/stream --post)
+                    **dataclasses.asdict(choice.settings),
+                    "val_score": choice.score,
                     "tuning_draws": cfg.hold_tuning_draws,
                 }
                 self.log.write_meta({**self._meta(), "hold_rule": hold})
