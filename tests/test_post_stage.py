@@ -73,6 +73,8 @@ def test_the_stage_is_read_from_the_runs_meta() -> None:
     gate = PostStage.of_run("gate", {"hold_gate": {"offset": "1.25"}}, "m.json")
     assert gate == PostStage("gate", offset=1.25)
     assert PostStage.of_run("raw", {"hold_rule": HOLD_META}, "m.json") == PostStage()
+    both = {"hold_rule": HOLD_META, "hold_gate": {"offset": "0.5"}}
+    assert PostStage.of_run(None, both, "m.json") == PostStage("gate", offset=0.5)
 
 
 def test_a_stage_the_run_did_not_tune_is_one_sentence_naming_the_file() -> None:

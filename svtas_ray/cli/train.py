@@ -220,9 +220,10 @@ def add_parsers(sub: Any) -> None:
     from svtas_ray.models.postprocess import POST_STAGES
 
     post_help = (
-        "causal post-processing with the settings the run tuned on its validation videos: hold "
-        "(the hold rule; the default when the run tuned one), gate (the learned hold gate, "
-        "model.hold_gate) or raw (the policy's greedy labels; the default otherwise)"
+        "causal post-processing with the settings the run tuned on its validation videos: gate "
+        "(the learned hold gate of model.hold_gate; the default when the run has one), hold (the "
+        "hold rule; the default otherwise) or raw (the policy's greedy labels; the default when "
+        "the run tuned neither)"
     )
     p = sub.add_parser("train", help="train a streaming segmenter with RL on Ray")
     p.add_argument("--config", help="TrainConfig JSON file (default: the built-in defaults)")
