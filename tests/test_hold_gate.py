@@ -242,7 +242,7 @@ def test_gate_with_a_sampled_baseline_is_refused(tiny_gtea: Path, tmp_path: Path
 @pytest.mark.ray
 @pytest.mark.usefixtures("ray_cluster")
 def test_ppo_trains_the_gate_and_evaluation_decodes_with_it(
-    tiny_gtea: Path, tmp_path: Path
+    tiny_gtea: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from svtas_ray.models.checkpoint import load_segmenter
     from svtas_ray.rl.trainer import Trainer
@@ -277,3 +277,10 @@ def test_ppo_trains_the_gate_and_evaluation_decodes_with_it(
     names = sorted(p.name for p in stored.iterdir())
     assert names and names == sorted(p.name for p in (out / "predictions").iterdir())
     assert all((out / "predictions" / n).read_text() == (stored / n).read_text() for n in names)
+    # the offset comes from meta.json, and the gate is the default stage of a gated run
+    meta = json.loads((trainer.path / "meta.json").read_text())
+    meta["hold_gate"]["offset"] = "2.5"
+    (trainer.path / "meta.json").write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert cli_main([*argv, "--out", str(tmp_path / "eval-edited")]) == 0
+    assert "the offset tuned on the run's validation videos (2.5)" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -61,31 +62,37 @@ def test_train_then_eval_then_stream(
     out = capsys.readouterr().out
     assert '"edit"' in out and '"post": "hold"' in out  # the run's hold rule by default
     assert (run_dir / "eval" / "test_cli" / "per_video.parquet").is_file()
-    # the run's tuned hold rule, re-applied from meta.json, reproduces its test_best_hold rows
-    held = run_dir / "eval" / "test_best_hold" / "predictions"
-    for post, compare in (("hold", True), ("raw", False)):
+    # each stage re-applied from meta.json reproduces the run's own row of the same weights
+    for post, row in (("hold", "test_best_hold"), ("raw", "test_best")):
         out_dir = tmp_path / f"eval-{post}"
         argv = ["eval", "--checkpoint", str(ckpt), "--post", post, "--out", str(out_dir)]
         assert run(argv) == 0
-        if compare:
-            files = sorted(p.name for p in held.iterdir())
-            assert files and files == sorted(p.name for p in (out_dir / "predictions").iterdir())
-            for name in files:
-                assert (out_dir / "predictions" / name).read_text() == (held / name).read_text()
+        stored = run_dir / "eval" / row / "predictions"
+        files = sorted(p.name for p in stored.iterdir())
+        assert files and files == sorted(p.name for p in (out_dir / "predictions").iterdir())
+        for name in files:
+            assert (out_dir / "predictions" / name).read_text() == (stored / name).read_text()
     with pytest.raises(SvtasError, match=r"meta.json: the run tuned no hold gate"):
         run(["eval", "--checkpoint", str(ckpt), "--post", "gate"])
+    # the settings come from meta.json: edited there, the stage applies the edited ones
+    meta_path = run_dir / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["hold_rule"].update(theta=0.9, min_len=7, window=1)
+    meta_path.write_text(json.dumps(meta))
     capsys.readouterr()
+    assert run(["eval", "--checkpoint", str(ckpt), "--out", str(tmp_path / "eval-edited")]) == 0
+    assert "(theta 0.9, minimum run 7 slots)" in capsys.readouterr().out
 
     video = sorted((tiny_gtea / "features").glob("*.npy"))[0]
     assert run(["stream", "--checkpoint", str(ckpt), "--features", str(video)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("clip 1/") and "ms)" in out
-    assert "(post-processing: the hold rule tuned on the run's validation videos" in out
+    assert "validation videos (theta 0.9, minimum run 7 slots))" in out  # meta.json's rule
     hold_pred = (run_dir / "stream" / f"{video.stem}.txt").read_text().split()
     raw = ["stream", "--checkpoint", str(ckpt), "--features", str(video), "--post", "raw"]
     assert run(raw) == 0
     out = capsys.readouterr().out
-    assert out.startswith("clip 1/") and "ms)" in out
+    assert out.startswith("clip 1/") and "(post-processing: none" in out
     pred = (run_dir / "stream" / f"{video.stem}.txt").read_text().split()
     assert len(pred) == len(hold_pred) == np.load(video).shape[1]
     assert (run_dir / "stream" / f"{video.stem}.png").stat().st_size > 0  # the colour bar
