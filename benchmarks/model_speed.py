@@ -20,10 +20,10 @@ To debug, shorten it (``--frames 512 --repeats 1``); everything is single-proces
 Timings are the best of ``--repeats`` (other processes on a shared machine only add noise). In
 (a) the offline pass and the stream are timed alternately, under ``torch.inference_mode`` as
 rollouts, validation and ``svtas-ray stream`` run them, and the target is judged on the median
-of the per-repeat ratios: the offline pass allocates megabyte-sized tensors, and its time moves
-by up to 1.8x between runs with the allocator's state (glibc returns them to the system and
-faults them back in), so the ratio of one run ranged from 1.5x to 2.7x at clip 64 for the same
-code.
+of the per-repeat ratios: the offline pass allocates megabyte-sized tensors, and its time moved
+by up to 1.8x between runs (raising glibc's mmap and trim thresholds steadied it, so the
+allocator's state is the likely cause), so the ratio of one run ranged from 1.5x to 2.7x at
+clip 64 for the same code.
 
 Expected results (2 CPU cores, torch 2.13, 1 thread, alone on the machine; timings move ±30 %
 with the machine's load): offline causal_mstcn (2 stages x 10 layers) ~10-13 µs/frame. Streamed

@@ -63,7 +63,7 @@ class PostStage:
             raise ConfigError(
                 f"{where}: the run tuned no {'hold rule' if kind == 'hold' else 'hold gate'} "
                 f"(no '{_META_KEY[kind]}' entry; runs without validation videos or without "
-                "model.hold_gate have none), so use --post raw"
+                "model.hold_gate have none), so choose another --post stage"
             )
         try:
             if kind == "gate":
