@@ -78,7 +78,8 @@ def test_the_stage_is_read_from_the_runs_meta() -> None:
 
 
 def test_a_stage_the_run_did_not_tune_is_one_sentence_naming_the_file() -> None:
-    with pytest.raises(ConfigError, match=r"^run/meta.json: the run tuned no hold gate .*another --post stage$"):
+    missing = r"^run/meta.json: the run tuned no hold gate .*another --post stage$"
+    with pytest.raises(ConfigError, match=missing):
         PostStage.of_run("gate", {"hold_rule": HOLD_META}, "run/meta.json")
     with pytest.raises(ConfigError, match=r"^run/meta.json: the 'hold_rule' entry is malformed"):
         PostStage.of_run("hold", {"hold_rule": {"theta": 0.5}}, "run/meta.json")
