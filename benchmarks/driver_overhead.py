@@ -10,20 +10,22 @@ returning the new weights, the metrics row). Overhead share = rest / iteration t
 
 How to run::
 
-    .venv/bin/python benchmarks/driver_overhead.py [--iterations 10] [--model tiny] [--out FILE]
+    .venv/bin/python benchmarks/driver_overhead.py [--iterations 10] [--model tiny]
+        [--rollout minimal] [--out FILE]
 
 ``--model default`` keeps the default model and PPO update instead of the tiny ones, to see the
 same overhead against an iteration of realistic size.
 
 Beside each W, the same decomposition of **Ray's floor** (``floor_*`` columns): a stub loop with
 the same actors and resources, in which each worker burns, in CPU time, what one worker's
-sampling took at the first W (1 by default), returns a 16 KB chunk and its own time, and the
+sampling took at the first W (1 by default), returns a chunk of the real one's frames (16 KB
+with the minimal rollout) and its own time, and the
 learner burns what the real learner's update took at that W and returns new weights; the driver
 submits, fetches and hands refs on exactly as the trainer does. What the stub's driver share
 shows is what Ray's actor calls cost with these processes on these cores, before any of the
 trainer's own work.
 
-Every W gets the same total of envs per worker (1) and the same chunk, so the learner's batch
+Every W gets the same envs per worker and the same chunk (``--rollout``), so the learner's batch
 grows with W, as it does on a cluster.
 """
 
@@ -55,8 +57,22 @@ TINY: dict[str, object] = {
 }
 """The tiny model and update (``--model tiny``): the coordination is most of the iteration."""
 
+ROLLOUTS: dict[str, dict[str, int]] = {
+    "minimal": {"algo.chunk_clips": 4, "resources.envs_per_worker": 1},
+    "default": {
+        "clip.clip_len": TrainConfig().clip.clip_len,
+        "algo.chunk_clips": TrainConfig().algo.chunk_clips,
+        "resources.envs_per_worker": TrainConfig().resources.envs_per_worker,
+    },
+}
+"""What one worker samples per iteration (``--rollout``): ``minimal`` is one env stepping 4 clips
+(of 16 frames with the tiny model: about the least work a call can carry); ``default`` is the
+trainer's defaults (8 envs x 8 clips x 64 frames), whatever the model."""
 
-def make_config(root: Path, runs: Path, workers: int, cpus: float, tiny: bool) -> TrainConfig:
+
+def make_config(
+    root: Path, runs: Path, workers: int, cpus: float, tiny: bool, rollout: str
+) -> TrainConfig:
     return config_mod.override(
         TrainConfig(),
         {
@@ -66,9 +82,8 @@ def make_config(root: Path, runs: Path, workers: int, cpus: float, tiny: bool) -
             "test_at_end": False,
             "data.root": str(root),
             **(TINY if tiny else {"algo.pretrain_iterations": 0}),
-            "algo.chunk_clips": 4,
+            **ROLLOUTS[rollout],
             "resources.num_workers": workers,
-            "resources.envs_per_worker": 1,
             "resources.cpus_per_worker": cpus,
             "resources.cpus_per_learner": cpus,
         },
@@ -105,13 +120,14 @@ def _burn(ms: float) -> None:
 
 
 class StubWorker:
-    def __init__(self, burn_ms: float) -> None:
+    def __init__(self, burn_ms: float, chunk: tuple[int, ...]) -> None:
         self.burn_ms = burn_ms
+        self.chunk = chunk
 
     def sample(self, weights: np.ndarray) -> tuple[np.ndarray, float]:
         start = time.perf_counter()
         _burn(self.burn_ms)
-        return np.zeros((4, 16, 64), np.float32), time.perf_counter() - start
+        return np.zeros(self.chunk, np.float32), time.perf_counter() - start
 
 
 class StubLearner:
@@ -125,13 +141,17 @@ class StubLearner:
 
 
 def ray_floor(
-    workers: int, cpus: float, worker_ms: float, learner_ms: float, iterations: int
+    cfg: TrainConfig, worker_ms: float, learner_ms: float, iterations: int
 ) -> dict[str, float]:
-    """The same decomposition for the stub loop (see the module docstring)."""
+    """The same decomposition for the stub loop (see the module docstring); each stub worker
+    returns a float32 chunk of the real one's frames (envs x clips x clip frames x 64 dims)."""
     import ray
 
+    res = cfg.resources
+    cpus = res.cpus_per_worker
+    chunk = (res.envs_per_worker * cfg.algo.chunk_clips, cfg.clip.clip_len, 64)
     stub_worker = ray.remote(StubWorker).options(num_cpus=cpus)
-    actors = [stub_worker.remote(worker_ms) for _ in range(workers)]
+    actors = [stub_worker.remote(worker_ms, chunk) for _ in range(res.num_workers)]
     learner = ray.remote(StubLearner).options(num_cpus=cpus).remote(learner_ms)
     weights: object = ray.put(np.zeros(3000, np.float32))
     own: list[tuple[float, float]] = []
@@ -167,6 +187,12 @@ def main() -> int:
         default="tiny",
         help="tiny: the target's setting; default: the default model and PPO update",
     )
+    parser.add_argument(
+        "--rollout",
+        choices=sorted(ROLLOUTS),
+        default="minimal",
+        help="minimal: one env, 4 clips per worker and iteration; default: the trainer's defaults",
+    )
     parser.add_argument("--out", help="write the table here (markdown)")
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -182,11 +208,11 @@ def main() -> int:
     one_worker_ms = None
     for w in args.workers:
         cpus = min(1.0, args.cpus / (w + 1))  # every layout fits the cluster
-        cfg = make_config(root, tmp / "runs", w, cpus, args.model == "tiny")
+        cfg = make_config(root, tmp / "runs", w, cpus, args.model == "tiny", args.rollout)
         result = measure(cfg, args.iterations)
         if one_worker_ms is None:  # one worker's sampling, measured alone on its core
             one_worker_ms = result["slowest_worker_ms"]
-        floor = ray_floor(w, cpus, one_worker_ms, result["learner_ms"], args.iterations)
+        floor = ray_floor(cfg, one_worker_ms, result["learner_ms"], args.iterations)
         rows.append({"workers": w, "cpus_each": round(cpus, 3), **result, **floor})
         print(rows[-1], flush=True)
     ray.shutdown()
