@@ -112,6 +112,33 @@ def test_unreadable_or_wrong_kind_of_checkpoint(tmp_path, feature_ckpt):
         Checkpoint.read(tmp_path / "other.pt")
     with pytest.raises(ConfigError, match="kind 'segmenter' where 'offline' was expected"):
         load_offline(feature_ckpt)
+    with pytest.raises(ConfigError, match="is a folder, not a checkpoint file"):
+        Checkpoint.read(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"kind": None}, r"\(no 'kind' field\)"),
+        ({"config": 5}, "a field of the wrong type"),
+        ({"num_classes": "eleven"}, "a field of the wrong type"),
+        ({"input_shape": "abc"}, "a field of the wrong type"),
+        ({"state_dict": [1]}, "a field of the wrong type"),
+        ({"classes": ["a", "b"]}, r"2 class names for 3 classes"),
+    ],
+)
+def test_a_damaged_checkpoint_is_one_sentence_naming_the_file(
+    tmp_path, feature_ckpt, change, problem
+):
+    data = torch.load(feature_ckpt, weights_only=True)
+    data.update({k: v for k, v in change.items() if v is not None})
+    for key in (k for k, v in change.items() if v is None):
+        del data[key]
+    torch.save(data, tmp_path / "damaged.pt")
+    with pytest.raises(
+        ConfigError, match=rf"^{tmp_path / 'damaged.pt'}: a damaged checkpoint .*{problem}"
+    ):
+        Checkpoint.read(tmp_path / "damaged.pt")
 
 
 # --------------------------------------------------------------------------- pretrained backbones

@@ -81,7 +81,43 @@ def test_a_stage_the_run_did_not_tune_is_one_sentence_naming_the_file() -> None:
     missing = r"^run/meta.json: the run tuned no hold gate .*another --post stage$"
     with pytest.raises(ConfigError, match=missing):
         PostStage.of_run("gate", {"hold_rule": HOLD_META}, "run/meta.json")
-    with pytest.raises(ConfigError, match=r"^run/meta.json: the 'hold_rule' entry is malformed"):
+    with pytest.raises(
+        ConfigError, match=r"^run/meta.json: the 'hold_rule' entry has no 'min_len'"
+    ):
         PostStage.of_run("hold", {"hold_rule": {"theta": 0.5}}, "run/meta.json")
-    with pytest.raises(ConfigError, match="needs a model with a hold gate"):
+    with pytest.raises(ConfigError, match="has no hold gate"):
         StreamPost(PostStage("gate", offset=0.5), None)
+
+
+@pytest.mark.parametrize(
+    ("kind", "entry", "problem"),
+    [
+        ("hold", [0.5, 3], "a JSON object is expected"),
+        ("hold", {**HOLD_META, "theta": True}, "theta must be a number"),
+        ("hold", {**HOLD_META, "theta": 5.0}, "theta must be a probability"),
+        ("hold", {**HOLD_META, "theta": "nan"}, "theta must be a probability"),
+        ("hold", {**HOLD_META, "min_len": 2.7}, "min_len must be a whole number"),
+        ("hold", {**HOLD_META, "min_len": -3}, "min_len must be a whole number >= 0"),
+        ("hold", {**HOLD_META, "min_len": float("inf")}, "min_len must be a whole number"),
+        ("hold", {**HOLD_META, "window": 0}, "window must be a whole number in 1"),
+        ("hold", {**HOLD_META, "window": 10**12}, "window must be a whole number in 1"),
+        ("gate", {"offset": "nan"}, "offset is NaN"),
+        ("gate", {"offset": True}, "offset must be a number"),
+        ("gate", 0.5, "a JSON object is expected"),
+    ],
+)
+def test_tuned_settings_out_of_range_are_refused_not_used(
+    kind: str, entry: object, problem: str
+) -> None:
+    key = {"hold": "hold_rule", "gate": "hold_gate"}[kind]
+    with pytest.raises(ConfigError, match=rf"^run/meta.json: the '{key}' entry is malformed: "):
+        PostStage.of_run(kind, {key: entry}, "run/meta.json")
+    with pytest.raises(ConfigError, match=problem):
+        PostStage.of_run(kind, {key: entry}, "run/meta.json")
+
+
+def test_offsets_the_tuning_writes_are_accepted() -> None:
+    for offset in ("-inf", "1.5", -2, 0.75):
+        assert PostStage.of_run("gate", {"hold_gate": {"offset": offset}}, "m.json").offset == (
+            float(offset)
+        )

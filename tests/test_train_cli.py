@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from trainer_helpers import ray_cluster, tiny_config, tiny_gtea
 
 from svtas_ray import config as config_mod
 from svtas_ray.cli.train import add_parsers
+from svtas_ray.data.layout import Dataset
 from svtas_ray.errors import SvtasError
 
 __all__ = ["ray_cluster", "tiny_gtea"]
@@ -36,6 +38,20 @@ def test_help_needs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
 def test_train_on_a_missing_dataset_is_one_sentence(tmp_path: Path) -> None:
     with pytest.raises(SvtasError, match="no dataset here"):
         run(["train", "--set", f"data.root={tmp_path / 'nowhere'}"])
+
+
+def test_a_bad_test_video_stops_train_before_it_starts(tiny_gtea: Path, tmp_path: Path) -> None:
+    root = tmp_path / "gtea"
+    shutil.copytree(tiny_gtea, root)
+    runs = tmp_path / "runs"
+    cfg = tiny_config(root, runs, "supervised")
+    test_video = sorted(Dataset.open(root).split_videos(cfg.data.split, "test"))[-1]
+    path = root / "features" / f"{test_video}.npy"
+    np.save(path, np.zeros((16, np.load(path).shape[1]), np.float32))  # D 16, the others 32
+    config_mod.save(cfg, tmp_path / "train.json")
+    with pytest.raises(SvtasError, match=rf"^{path}: features have D = 16, but .* have D = 32"):
+        run(["train", "--config", str(tmp_path / "train.json")])
+    assert not runs.exists()  # refused before a run folder (or Ray) was made
 
 
 @pytest.mark.ray
@@ -96,3 +112,26 @@ def test_train_then_eval_then_stream(
     pred = (run_dir / "stream" / f"{video.stem}.txt").read_text().split()
     assert len(pred) == len(hold_pred) == np.load(video).shape[1]
     assert (run_dir / "stream" / f"{video.stem}.png").stat().st_size > 0  # the colour bar
+
+    # bad outputs and damaged runs are refused in one sentence before any video is streamed
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SvtasError, match="--out names a folder to write into, and this is a file"):
+        run(["eval", "--checkpoint", str(ckpt), "--out", str(tmp_path / "a-file")])
+    stream_to = ["stream", "--checkpoint", str(ckpt), "--features", str(video), "--out"]
+    with pytest.raises(SvtasError, match="--out names the prediction file, and this is a folder"):
+        run([*stream_to, str(tmp_path)])
+    with pytest.raises(SvtasError, match="a-file is a file, not a folder"):
+        run([*stream_to, str(tmp_path / "a-file" / "pred.txt")])
+    loose = tmp_path / "loose" / "best.pt"
+    loose.parent.mkdir()
+    shutil.copy(ckpt, loose)
+    with pytest.raises(SvtasError, match=r"not inside a run folder .* give --out"):
+        run(["eval", "--checkpoint", str(loose)])
+    with pytest.raises(SvtasError, match="not inside a run folder, so without tuned settings"):
+        run(["eval", "--checkpoint", str(loose), "--post", "hold", "--out", str(tmp_path / "l")])
+    meta_path.write_text(json.dumps({**meta, "hold_gate": {"offset": 1.0}}))
+    with pytest.raises(SvtasError, match=rf"^{ckpt}: the model has no hold gate"):
+        run(["eval", "--checkpoint", str(ckpt)])  # the gate, chosen from meta.json by default
+    meta_path.write_text(json.dumps([meta]))
+    with pytest.raises(SvtasError, match=r"meta\.json: a run meta file holds a JSON object, not a"):
+        run(["stream", "--checkpoint", str(ckpt), "--features", str(video)])

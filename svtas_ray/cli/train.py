@@ -63,9 +63,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(checkpoint: str, overrides: list[str]) -> tuple[Any, Any, Path, Any]:
-    """(run config, model with the checkpoint's weights, run directory, dataset) of a
-    checkpoint, checked against the dataset it will see.
+def _load_model(checkpoint: str, overrides: list[str]) -> tuple[Any, Any, Path | None, Any]:
+    """(run config, model with the checkpoint's weights, run directory (None when the checkpoint
+    lies outside one), dataset) of a checkpoint, checked against the dataset it will see.
 
     ``overrides`` (``--set``) change the run's config, e.g. ``data.root`` to evaluate on another
     dataset; its classes must then be the checkpoint's (same names, same ids).
@@ -90,24 +90,62 @@ def _load_model(checkpoint: str, overrides: list[str]) -> tuple[Any, Any, Path, 
             shape = ()
     ckpt.check(input_shape=shape or None, classes=ds.classes.names)
     model.eval()
-    return cfg, model, ckpt.path.parent.parent, ds
+    return cfg, model, _run_of(ckpt.path), ds
 
 
-def _post_stage(kind: str | None, run: Path) -> Any:
-    """The :class:`~svtas_ray.models.post_stage.PostStage` ``kind`` (``--post``) with the
-    settings in the run's ``meta.json``."""
+def _run_of(checkpoint: Path) -> Path | None:
+    """The run folder a checkpoint was saved in (``RUN/checkpoints/NAME.pt``), else None."""
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+
+
+def _output(out: str | None, run: Path | None, default: str, checkpoint: str, folder: bool) -> Path:
+    """Where ``eval``/``stream`` write: ``--out`` or ``RUN/default``, checked before any work."""
+    if out is None:
+        if run is None:
+            raise ConfigError(
+                f"{checkpoint} is not inside a run folder (RUN/checkpoints/NAME.pt), so there "
+                "is no default output folder; give --out"
+            )
+        path = run / default
+    else:
+        path = Path(out)
+    if folder and path.exists() and not path.is_dir():
+        raise ConfigError(f"{path}: --out names a folder to write into, and this is a file")
+    if not folder and path.is_dir():
+        raise ConfigError(f"{path}: --out names the prediction file, and this is a folder")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(f"{path}: cannot be written, {blocking} is a file, not a folder")
+    return path
+
+
+def _post_stage(kind: str | None, run: Path | None, gate: Any, checkpoint: str) -> Any:
+    """The :class:`~svtas_ray.models.post_stage.PostStage` ``kind`` (``--post``; None: the
+    run's best) with the settings in the run's ``meta.json``, checked against the model."""
     import json
 
     from svtas_ray.models.post_stage import PostStage
 
-    path = run / "meta.json"
-    meta: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            meta = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable run meta file ({exc})") from None
-    return PostStage.of_run(kind, meta, str(path))
+    meta: Any = {}
+    where: str | Path = f"{checkpoint} (not inside a run folder, so without tuned settings)"
+    if run is not None:
+        path = where = run / "meta.json"
+        if not path.exists():
+            where = f"{path} (no such file)"
+        elif not path.is_file():
+            raise DataError(f"{path}: the run meta file is not a file")
+        if path.is_file():
+            try:
+                meta = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise DataError(f"{path}: not a readable run meta file ({exc})") from None
+            if not isinstance(meta, dict):
+                raise DataError(
+                    f"{path}: a run meta file holds a JSON object, not a {type(meta).__name__}"
+                )
+    stage = PostStage.of_run(kind, meta, str(where))
+    stage.check_model(gate, checkpoint)
+    return stage
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -127,13 +165,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         videos = [v for v in videos if v in args.videos]
     if not videos:
         raise ConfigError(f"the run has no {args.split} videos")
-    stage = _post_stage(args.post, run)
+    stage = _post_stage(args.post, run, model.hold_gate, args.checkpoint)
+    out = _output(args.out, run, f"eval/{args.split}_cli", args.checkpoint, folder=True)
     rows = stream_videos(model, cfg, part, videos)  # type: ignore[arg-type]
     label = cfg.algo.kind
     if stage.kind != "raw":  # the same streams, post-processed as the run's +hold/+gate rows
         rows = relabel(ds, rows, lambda p: stage.decode(p, model.hold_gate), cfg.clip.sample_rate)
         label += f"+{stage.kind}"
-    out = Path(args.out) if args.out else run / "eval" / f"{args.split}_cli"
     scores = write_eval(ds, rows, out, label, colour_bars=args.split == "test")
     if args.json:
         print(json.dumps({"videos": len(rows), "post": stage.kind, **scores}, indent=2))
@@ -154,8 +192,12 @@ def cmd_stream(args: argparse.Namespace) -> int:
     from svtas_ray.models.post_stage import StreamPost
 
     cfg, model, run, ds = _load_model(args.checkpoint, args.set)
-    post = StreamPost(_post_stage(args.post, run), model.hold_gate)
+    post = StreamPost(
+        _post_stage(args.post, run, model.hold_gate, args.checkpoint), model.hold_gate
+    )
     read, num_frames, close = _open_stream(args, cfg, model)
+    source = Path(args.features or args.video)
+    target = _output(args.out, run, f"stream/{source.stem}.txt", args.checkpoint, folder=False)
     plan = ClipPlan(num_frames, cfg.clip.clip_len, cfg.clip.sample_rate)
     state = model.initial_state(1, "cpu")
     slots = []
@@ -174,12 +216,10 @@ def cmd_stream(args: argparse.Namespace) -> int:
         slots.append(labels)
     close()
     pred = plan.expand(np.concatenate(slots))
-    source = Path(args.features or args.video)
-    out = Path(args.out) if args.out else run / "stream" / f"{source.stem}.txt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_prediction(out, pred, ds.classes)
-    print(f"wrote {len(pred)} frame labels to {out} ({post.stage.describe()})")
-    bar = _stream_colour_bar(out.with_suffix(".png"), source.stem, pred, ds)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_prediction(target, pred, ds.classes)
+    print(f"wrote {len(pred)} frame labels to {target} ({post.stage.describe()})")
+    bar = _stream_colour_bar(target.with_suffix(".png"), source.stem, pred, ds)
     print(f"colour bar: {bar}")
     return 0
 

@@ -123,6 +123,33 @@ def check_dataset(
     )
 
 
+def check_inputs(
+    ds: Dataset,
+    videos: Iterable[str],
+    modality: Literal["features", "frames"],
+    alignment: Alignment = "strict",
+) -> None:
+    """What training needs of ``videos`` before it starts, from file headers only: each label
+    file reads, each feature file (``modality='features'``) is a float ``(D, T)`` array aligned
+    with its labels and of the same D as the others, each video file (``'frames'``) exists.
+    Raises DataError naming the first file that fails. The full scan (NaN/inf in every frame,
+    decoding every video) is ``check_dataset``'s; training finds those as it reads."""
+    first: tuple[int, str] | None = None
+    for video in videos:
+        labels = ds.labels(video)
+        if modality == "frames":
+            ds.require_video_path(video)
+            continue
+        source = FeatureSource(ds.feature_path(video), len(labels), alignment)
+        if first is None:
+            first = (source.dim, video)
+        elif source.dim != first[0]:
+            raise DataError(
+                f"{source.path}: features have D = {source.dim}, but {first[1]}'s have "
+                f"D = {first[0]} (every video of a dataset needs the same D)"
+            )
+
+
 def _progress(items: list[str], enabled: bool) -> Iterable[str]:
     if not enabled:
         return items

@@ -59,6 +59,11 @@ class Checkpoint:
     @classmethod
     def read(cls, path: str | Path) -> Checkpoint:
         path = Path(path)
+        if path.is_dir():
+            raise ConfigError(
+                f"{path}: is a folder, not a checkpoint file (a run keeps its checkpoints in "
+                "RUN/checkpoints/best.pt and last.pt)"
+            )
         if not path.is_file():
             raise ConfigError(f"{path}: checkpoint file not found")
         try:
@@ -75,19 +80,32 @@ class Checkpoint:
             ) from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ConfigError(f"{path}: not an svtas-ray model checkpoint (format {FORMAT!r})")
-        classes = data.get("classes")
-        return cls(
-            path,
-            data["kind"],
-            dict(data["config"]),
-            int(data["num_classes"]),
-            tuple(int(n) for n in data["input_shape"]),
-            tuple(classes) if classes is not None else None,
-            data.get("normalization"),
-            dict(data.get("extra") or {}),
-            dict(data["state_dict"]),
-            data.get("train_state"),
-        )
+        try:
+            classes = data.get("classes")
+            ckpt = cls(
+                path,
+                data["kind"],
+                dict(data["config"]),
+                int(data["num_classes"]),
+                tuple(int(n) for n in data["input_shape"]),
+                tuple(str(c) for c in classes) if classes is not None else None,
+                data.get("normalization"),
+                dict(data.get("extra") or {}),
+                dict(data["state_dict"]),
+                data.get("train_state"),
+            )
+        except KeyError as exc:
+            raise ConfigError(f"{path}: a damaged checkpoint (no {exc} field)") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{path}: a damaged checkpoint (a field of the wrong type: {exc})"
+            ) from None
+        if ckpt.classes is not None and len(ckpt.classes) != ckpt.num_classes:
+            raise ConfigError(
+                f"{path}: a damaged checkpoint ({len(ckpt.classes)} class names for "
+                f"{ckpt.num_classes} classes)"
+            )
+        return ckpt
 
     def check(
         self,

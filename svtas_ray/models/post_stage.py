@@ -15,6 +15,7 @@ All three are causal: a slot's label reads nothing after its clip.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,21 @@ from svtas_ray.models.postprocess import (
 )
 
 _META_KEY = {"hold": "hold_rule", "gate": "hold_gate"}
+
+
+def _number(value: object, name: str) -> float:
+    """A JSON number (or a string of one, as ``'-inf'`` offsets are written), never a bool."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def _count(value: object, name: str) -> int:
+    """A JSON whole number (``3`` or ``3.0``), never a bool or a fraction."""
+    number = _number(value, name)
+    if not number.is_integer():
+        raise ValueError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
 
 
 @dataclass(frozen=True)
@@ -58,27 +74,41 @@ class PostStage:
             raise ConfigError(f"post-processing must be one of {POST_STAGES}, got {kind!r}")
         if kind == "raw":
             return cls()
-        tuned = meta.get(_META_KEY[kind])
-        if not isinstance(tuned, dict):
+        key = _META_KEY[kind]
+        tuned = meta.get(key)
+        if tuned is None:
             raise ConfigError(
                 f"{where}: the run tuned no {'hold rule' if kind == 'hold' else 'hold gate'} "
-                f"(no '{_META_KEY[kind]}' entry; runs without validation videos or without "
+                f"(no '{key}' entry; runs without validation videos or without "
                 "model.hold_gate have none), so choose another --post stage"
             )
         try:
+            if not isinstance(tuned, dict):
+                raise TypeError(f"a JSON object is expected, got {type(tuned).__name__}")
             if kind == "gate":
-                return cls("gate", offset=float(tuned["offset"]))
+                offset = _number(tuned["offset"], "offset")
+                if math.isnan(offset):
+                    raise ValueError("offset is NaN")
+                return cls("gate", offset=offset)
             settings = HoldSettings(  # sigma only records where min_len came from
-                float(tuned["theta"]),
-                float(tuned.get("sigma", "nan")),
-                int(tuned["min_len"]),
-                int(tuned.get("window", 1)),
+                _number(tuned["theta"], "theta"),
+                _number(tuned.get("sigma", math.nan), "sigma"),
+                _count(tuned["min_len"], "min_len"),
+                _count(tuned.get("window", 1), "window"),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(
-                f"{where}: the '{_META_KEY[kind]}' entry is malformed ({exc!r})"
-            ) from None
+        except KeyError as exc:
+            raise ConfigError(f"{where}: the '{key}' entry has no {exc} field") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ConfigError(f"{where}: the '{key}' entry is malformed: {exc}") from None
         return cls("hold", hold=settings)
+
+    def check_model(self, gate: HoldGate | None, where: str) -> None:
+        """Raise ConfigError when this stage needs a gate and the model (``where``) has none."""
+        if self.kind == "gate" and gate is None:
+            raise ConfigError(
+                f"{where}: the model has no hold gate (model.hold_gate), so the 'gate' "
+                "post-processing cannot apply; choose --post hold or raw"
+            )
 
     def describe(self) -> str:
         """One line for the user: which stage, with which settings."""
@@ -103,8 +133,7 @@ class PostStage:
         if self.hold is not None:
             return post_process(p, self.hold)
         if gate is None:
-            if self.kind == "gate":
-                raise ConfigError("--post gate needs a model with a hold gate (model.hold_gate)")
+            self.check_model(gate, "the model")
             return p.argmax(-1)
         return gate_decode(gate, p, self.offset)
 
@@ -115,8 +144,7 @@ class StreamPost:
     :meth:`PostStage.decode` over the whole video's probabilities (tested)."""
 
     def __init__(self, stage: PostStage, gate: HoldGate | None) -> None:
-        if stage.kind == "gate" and gate is None:
-            raise ConfigError("--post gate needs a model with a hold gate (model.hold_gate)")
+        stage.check_model(gate, "the model")
         self.stage = stage
         self.gate = gate
         self.gate_state = GateState.initial((1,))

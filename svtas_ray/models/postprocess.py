@@ -96,6 +96,24 @@ class HoldSettings:
     min_len: int
     window: int = 1
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.theta <= 1.0:  # NaN fails too
+            raise ValueError(f"theta must be a probability in [0, 1], got {self.theta}")
+        if not (_whole(self.min_len) and self.min_len >= 0):
+            raise ValueError(f"min_len must be a whole number >= 0, got {self.min_len!r}")
+        if not (_whole(self.window) and 1 <= self.window <= MAX_WINDOW):
+            raise ValueError(
+                f"window must be a whole number in 1..{MAX_WINDOW}, got {self.window!r}"
+            )
+
+
+MAX_WINDOW = 100_000
+"""The longest moving average a setting may ask for (slots): it keeps ``window - 1`` rows."""
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
 
 class HoldRule:
     """Streaming OnlineTAS hold rule over probabilities ``(n, C)`` per call -> labels ``(n,)``.

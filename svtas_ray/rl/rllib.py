@@ -43,7 +43,7 @@ from svtas_ray.rl.policy import build_policy
 from svtas_ray.rl.progress import TrainProgress, train_progress
 from svtas_ray.rl.ray_session import init_ray
 from svtas_ray.rl.run_dir import RunLog, new_run_dir, write_summary
-from svtas_ray.rl.trainer import record_validation, split_videos
+from svtas_ray.rl.trainer import checked_split_videos, record_validation
 
 log = logging.getLogger(__name__)
 
@@ -185,9 +185,9 @@ class RLlibTrainer:
             raise ConfigError(f"RLlibTrainer runs engine='rllib', not {cfg.engine!r}")
         self.cfg = cfg
         torch.set_num_threads(cfg.resources.torch_threads)
+        self.fit_videos, self.val_videos, self.test_videos = checked_split_videos(cfg)
         init_ray(cfg.resources.num_cpus)
         register_rllib_env()
-        self.fit_videos, self.val_videos, self.test_videos = split_videos(cfg)
         self.path = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
         self.path.mkdir(parents=True, exist_ok=True)
         config_mod.save(cfg, self.path / "config.json")

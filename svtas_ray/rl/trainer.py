@@ -37,6 +37,7 @@ from ray.exceptions import RayActorError
 
 from svtas_ray import config as config_mod
 from svtas_ray.config import TrainConfig
+from svtas_ray.data.check import check_inputs
 from svtas_ray.data.layout import Dataset
 from svtas_ray.data.normalization import FeatureStats
 from svtas_ray.errors import ConfigError, RunStopped
@@ -77,6 +78,20 @@ def split_videos(cfg: TrainConfig) -> tuple[list[str], list[str], list[str]]:
     rng = np.random.default_rng(cfg.seed)
     val = sorted(str(v) for v in rng.choice(train, size=count, replace=False))
     return [v for v in train if v not in val], val, test
+
+
+def checked_split_videos(cfg: TrainConfig) -> tuple[list[str], list[str], list[str]]:
+    """:func:`split_videos`, after checking from their headers that every video the run will
+    read has labels and inputs the model can take (``check_inputs``): a bad test video then
+    stops the run before Ray starts and before a run folder exists, not after training."""
+    fit, val, test = split_videos(cfg)
+    check_inputs(
+        Dataset.open(cfg.data.root, cfg.data.background, cfg.data.features_dir),
+        [*fit, *val, *test],
+        cfg.data.modality,
+        cfg.data.alignment,
+    )
+    return fit, val, test
 
 
 @dataclass(frozen=True)
@@ -120,8 +135,8 @@ class Trainer:
         self, cfg: TrainConfig, run_dir: str | Path | None = None, resume: bool = False
     ) -> None:
         self.cfg = cfg
+        self.fit_videos, self.val_videos, self.test_videos = checked_split_videos(cfg)
         init_ray(cfg.resources.num_cpus)
-        self.fit_videos, self.val_videos, self.test_videos = split_videos(cfg)
         self.path = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
         self.path.mkdir(parents=True, exist_ok=True)
         config_mod.save(cfg, self.path / "config.json")
