@@ -201,3 +201,24 @@ def test_a_wrong_dataset_is_one_sentence(
     exp = load_experiment("salads")
     assert experiment_cli.main(exp, [f"--data-root={tmp_path}"]) == 2
     assert "no dataset here" in capsys.readouterr().err
+
+
+def test_all_splits_are_checked_before_any_trial_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ray
+
+    from svtas_ray.data.cache import ensure_synthetic
+
+    root = ensure_synthetic(
+        SynthConfig(preset="gtea", num_videos=6, scale=0.3, feature_dim=32), tmp_path / "gtea"
+    )
+    for part in ("train", "test"):
+        (root / "splits" / f"{part}.split3.bundle").unlink()
+    exp = load_experiment("gtea")
+    argv = ["--split=all", f"--data-root={root}", f"--set=runs_dir={tmp_path / 'runs'}"]
+    assert experiment_cli.main(exp, argv) == 2
+    assert "split3.bundle: split file not found" in capsys.readouterr().err
+    assert not ray.is_initialized() and not (tmp_path / "runs").exists()
+    assert experiment_cli.main(exp, ["--split=all", f"--resume={tmp_path}"]) == 2
+    assert "no tune/ folder in it" in capsys.readouterr().err

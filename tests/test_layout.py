@@ -94,6 +94,42 @@ def test_split_lists_missing_video(tiny_dataset: Path) -> None:
         Dataset.open(tiny_dataset).split_videos(1, "test")
 
 
+def test_a_video_listed_twice_in_a_bundle(tiny_dataset: Path) -> None:
+    _rewrite(tiny_dataset / "splits" / "test.split1.bundle", "v0.txt\nv0\n")
+    with pytest.raises(DataError, match=r"test\.split1\.bundle:2: lists video 'v0' again"):
+        Dataset.open(tiny_dataset).split_videos(1, "test")
+
+
+def test_a_video_in_both_parts_of_a_split_would_test_on_training_data(tiny_dataset: Path) -> None:
+    train = (tiny_dataset / "splits" / "train.split1.bundle").read_text()
+    _rewrite(tiny_dataset / "splits" / "test.split1.bundle", "v0.txt\n" + train)
+    for part in ("train", "test"):
+        with pytest.raises(DataError, match=r"is also listed in .* would test on what it trained"):
+            Dataset.open(tiny_dataset).split_videos(1, part)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="would test on what it trained on"):
+        check_dataset(Dataset.open(tiny_dataset))
+
+
+def test_a_bundle_without_its_other_half_is_no_split(tiny_dataset: Path) -> None:
+    (tiny_dataset / "splits" / "train.split5.bundle").write_text("v1.txt\n")
+    assert Dataset.open(tiny_dataset).splits() == [1]
+    with pytest.raises(DataError, match=r"train\.split5\.bundle: has no test\.split5\.bundle"):
+        check_dataset(Dataset.open(tiny_dataset))
+
+
+def test_split_numbers_are_plain_numbers(tiny_dataset: Path) -> None:
+    for part in ("train", "test"):
+        (tiny_dataset / "splits" / f"{part}.split02.bundle").write_text("v1.txt\n")
+    assert Dataset.open(tiny_dataset).splits() == [1]
+
+
+def test_the_features_folder_stays_under_the_root(tiny_dataset: Path) -> None:
+    for where in ("../elsewhere", "/tmp"):
+        with pytest.raises(DataError, match="must be a path under the dataset root"):
+            Dataset.open(tiny_dataset, features_dir=where)
+    assert Dataset.open(tiny_dataset, features_dir="features/rgb").features_dir == "features/rgb"
+
+
 def test_unknown_split(tiny_dataset: Path) -> None:
     with pytest.raises(DataError, match=r"train\.split7\.bundle: split file not found"):
         Dataset.open(tiny_dataset).split_videos(7, "train")

@@ -28,7 +28,7 @@ from svtas_ray.errors import DataError
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm")
-_BUNDLE = re.compile(r"^(train|test)\.split(\d+)\.bundle$")
+_BUNDLE = re.compile(r"^(train|test)\.split([1-9]\d*|0)\.bundle$")
 
 
 @dataclass(frozen=True)
@@ -126,13 +126,20 @@ def read_bundle(path: Path) -> list[str]:
     """
     if not path.is_file():
         raise DataError(f"{path}: split file not found")
-    videos = []
+    first_line: dict[str, int] = {}
     for lineno, line in enumerate(read_text(path, "split file").splitlines(), 1):
         name = line.strip()
         if name:
-            video = name[:-4] if name.endswith(".txt") else name
-            videos.append(check_plain_name(video, f"{path}:{lineno}"))
-    return videos
+            video = check_plain_name(
+                name[:-4] if name.endswith(".txt") else name, f"{path}:{lineno}"
+            )
+            if video in first_line:
+                raise DataError(
+                    f"{path}:{lineno}: lists video {video!r} again (first at line "
+                    f"{first_line[video]})"
+                )
+            first_line[video] = lineno
+    return list(first_line)
 
 
 @dataclass(frozen=True)
@@ -154,6 +161,11 @@ class Dataset:
         root = Path(root)
         if not root.is_dir():
             raise DataError(f"{root}: dataset root not found")
+        if Path(features_dir).is_absolute() or ".." in Path(features_dir).parts:
+            raise DataError(
+                f"{root}: the features folder {features_dir!r} must be a path under the dataset "
+                "root (e.g. 'features' or 'features/rgb')"
+            )
         classes = ClassMap.read(root / "mapping.txt")
         classes.ids_of(background, where=f"{root / 'mapping.txt'} (data.background)")
         return cls(root, classes, tuple(background), features_dir)
@@ -197,6 +209,14 @@ class Dataset:
         for v in videos:
             if not self.label_path(v).is_file():
                 raise DataError(f"{path}: lists video {v!r} but {self.label_path(v)} is missing")
+        other = path.with_name(f"{'test' if part == 'train' else 'train'}.split{split}.bundle")
+        if other.is_file():
+            both = sorted(set(videos) & set(read_bundle(other)))
+            if both:
+                raise DataError(
+                    f"{path}: video {both[0]!r} is also listed in {other.name} ({len(both)} "
+                    "in both), so the split would test on what it trained on"
+                )
         return videos
 
     def labels(self, video: str) -> np.ndarray:

@@ -181,7 +181,14 @@ def run_all_splits(exp: Experiment, cfg: TrainConfig, resume: str | None = None)
     """Every split as a parallel Tune trial; writes ``<out>/splits.{parquet,csv,md}``."""
     from svtas_ray import results
     from svtas_ray.rl import tune as tune_mod
+    from svtas_ray.rl.trainer import checked_split_videos
 
+    if resume is not None and not (Path(resume) / "tune").is_dir():
+        raise ConfigError(
+            f"{resume}: not the output folder of an earlier --split all run (no tune/ folder in it)"
+        )
+    for split in exp.splits:  # every split's videos, before any trial starts
+        checked_split_videos(replace(cfg, data=replace(cfg.data, split=split)))
     out, rows = tune_mod.run_splits(cfg, exp.splits, resume)
     table = split_table(rows)
     path = out / "splits"
