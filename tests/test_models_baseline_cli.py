@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -121,6 +122,26 @@ def test_bad_input_raises_user_errors(synth_root, tmp_path):
         train(synth_root, tmp_path / "z", "--epochs", "0")
     with pytest.raises(ConfigError, match="checkpoint file not found"):
         run(["baseline", "eval", "--checkpoint", str(tmp_path / "none.pt")])
+
+
+def test_a_bad_frame_or_a_used_out_folder_leaves_no_run_behind(synth_root, tmp_path):
+    root = tmp_path / "nan"
+    shutil.copytree(synth_root, root)
+    video = Dataset.open(root).split_videos(1, "train")[0]
+    path = root / "features" / f"{video}.npy"
+    features = np.load(path)
+    features[0, 3] = np.nan
+    np.save(path, features)
+    with pytest.raises(DataError, match=rf"^{path}: NaN or inf in features at frame 3"):
+        train(root, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match="already exists and is not an empty folder"):
+        train(synth_root, tmp_path / "used")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ConfigError, match="already exists and is not an empty folder"):
+        train(synth_root, tmp_path / "a-file")
 
 
 def test_via_the_cli_in_a_subprocess(synth_root, tmp_path):

@@ -20,13 +20,14 @@ import argparse
 import dataclasses
 import logging
 import os
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from svtas_ray.config import OfflineModel, choices
-from svtas_ray.errors import ConfigError
+from svtas_ray.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,6 +87,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def cmd_baseline_train(args: argparse.Namespace) -> int:
     from svtas_ray.cli.overrides import parse_overrides
     from svtas_ray.config import DataConfig, OfflineTrainConfig, override, save
+    from svtas_ray.data.check import check_inputs
     from svtas_ray.evaluate import evaluate_offline
     from svtas_ray.models.offline_training import open_dataset, train_offline
 
@@ -104,12 +106,18 @@ def cmd_baseline_train(args: argparse.Namespace) -> int:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs/baseline") / cfg.model / stamp
     device = _setup_torch(args.device, args.threads)
-    ds = open_dataset(cfg)  # bad data fails here, before a run folder is made
-    ds.split_videos(cfg.data.split, "train")
-    ds.split_videos(cfg.data.split, "test")
-    out.mkdir(parents=True, exist_ok=True)
-    save(cfg, out / "config.json")
-    model, seconds = train_offline(cfg, out, device, progress=sys.stderr.isatty())
+    ds = open_dataset(cfg)  # bad data fails here (from the file headers), before a run folder
+    videos = [*ds.split_videos(cfg.data.split, "train"), *ds.split_videos(cfg.data.split, "test")]
+    check_inputs(ds, videos, "features", cfg.data.alignment)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"{out}: --out already exists and is not an empty folder; choose another")
+    out.mkdir(parents=True)
+    try:
+        save(cfg, out / "config.json")
+        model, seconds = train_offline(cfg, out, device, progress=sys.stderr.isatty())
+    except DataError:  # a frame found bad while loading: leave no half-made run behind
+        shutil.rmtree(out)
+        raise
     table = evaluate_offline(model, cfg, out, device, args.naive_stream, train_seconds=seconds)
     _print_table(table, out)
     return 0
@@ -129,6 +137,8 @@ def cmd_baseline_eval(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, naive_clip_len=args.clip_len)
     model = load_trained(ckpt.path, cfg, device)
     out = Path(args.out) if args.out else ckpt.path.parent
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: --out names a folder to write into, and this is a file")
     table = evaluate_offline(model, cfg, out, device, args.naive_stream)
     _print_table(table, out)
     return 0
