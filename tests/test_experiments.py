@@ -189,6 +189,9 @@ def test_gtea_script_trains_then_resumes(
     assert run_dir.parent.name == "gtea-split1" and "edit" in out["scores"]["test_best"]
     assert (run_dir / "summary.md").is_file()
 
+    for flag in ("--data-root=/elsewhere", "--split=3", "--synth=num_videos=8"):
+        assert experiment_cli.main(exp, [f"--resume={run_dir}", flag]) == 2
+        assert "cannot apply (--set and the resource flags can)" in capsys.readouterr().err
     assert experiment_cli.main(exp, [f"--resume={run_dir}", "--set=iterations=3"]) == 0
     import pandas as pd
 
@@ -206,8 +209,6 @@ def test_a_wrong_dataset_is_one_sentence(
 def test_all_splits_are_checked_before_any_trial_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import ray
-
     from svtas_ray.data.cache import ensure_synthetic
 
     root = ensure_synthetic(
@@ -218,7 +219,8 @@ def test_all_splits_are_checked_before_any_trial_starts(
     exp = load_experiment("gtea")
     argv = ["--split=all", f"--data-root={root}", f"--set=runs_dir={tmp_path / 'runs'}"]
     assert experiment_cli.main(exp, argv) == 2
-    assert "split3.bundle: split file not found" in capsys.readouterr().err
-    assert not ray.is_initialized() and not (tmp_path / "runs").exists()
+    out, err = capsys.readouterr()
+    assert "split3.bundle: split file not found" in err
+    assert "all splits:" not in out and not (tmp_path / "runs").exists()  # no trial started
     assert experiment_cli.main(exp, ["--split=all", f"--resume={tmp_path}"]) == 2
     assert "no tune/ folder in it" in capsys.readouterr().err

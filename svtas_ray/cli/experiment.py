@@ -129,6 +129,21 @@ def config_from_args(exp: Experiment, args: argparse.Namespace) -> TrainConfig:
 
 def _run(exp: Experiment, args: argparse.Namespace) -> int:
     if args.resume and args.split != "all":
+        ignored = [
+            flag
+            for flag, given in (
+                ("--data-root", args.data_root),
+                ("--cache-dir", args.cache_dir),
+                ("--synth", args.synth),
+                ("--split", args.split != exp.splits[0]),
+            )
+            if given
+        ]
+        if ignored:
+            raise ConfigError(
+                f"--resume continues {args.resume} on its own data and split, so "
+                f"{', '.join(ignored)} cannot apply (--set and the resource flags can)"
+            )
         overrides = {**resource_overrides(args), **parse_overrides(TrainConfig, args.set)}
         path, scores = resume_split(args.resume, overrides, progress=not args.quiet)
         _print_scores(path, scores)
