@@ -125,3 +125,12 @@ def test_time_major_refuses_a_bad_file_and_leaves_it(tmp_path: Path) -> None:
         write_time_major(path)
     assert np.load(path).flags.c_contiguous
     assert [p.name for p in tmp_path.iterdir()] == ["ints.npy"]
+
+
+def test_time_major_refuses_a_folder_in_the_way_of_its_temporary_file(tmp_path: Path) -> None:
+    path = tmp_path / "f.npy"
+    np.save(path, np.zeros((3, 4), np.float32))
+    (tmp_path / ".f.npy.time-major.tmp").mkdir()  # what the conversion would write through
+    with pytest.raises(DataError, match=r"time-major\.tmp: is in the way of the conversion"):
+        write_time_major(path)
+    assert np.load(path).flags.c_contiguous and (tmp_path / ".f.npy.time-major.tmp").is_dir()

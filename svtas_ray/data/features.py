@@ -199,6 +199,8 @@ def write_time_major(path: str | Path) -> bool:
         if source.time_major:
             return False
         tmp = path.with_name(f".{path.name}.time-major.tmp")
+        if tmp.exists() and not tmp.is_file():
+            raise DataError(f"{tmp}: is in the way of the conversion (not a file); remove it")
         shape = (source.dim, source.num_frames)
         try:
             out = np.lib.format.open_memmap(tmp, "w+", source._dtype, shape, fortran_order=True)
@@ -208,6 +210,8 @@ def write_time_major(path: str | Path) -> bool:
             out.flush()
             del out
             os.replace(tmp, path)
+        except OSError as exc:
+            raise DataError(f"{path}: could not be rewritten time-major ({exc})") from None
         finally:
             tmp.unlink(missing_ok=True)
         return True
