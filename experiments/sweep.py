@@ -15,6 +15,8 @@ Run it standalone
     python experiments/sweep.py --samples 8 --set iterations=20           # synthetic GTEA
     python experiments/sweep.py --experiment salads --data-root /data/50salads --samples 32
     python experiments/sweep.py --resume runs/sweeps/gtea-<time>          # after Ctrl-C / a crash
+    (--resume takes no other flag: the sweep's base config, space and settings are in its folder;
+    a new sweep refuses an --out folder that already holds something.)
     svtas-ray train --config runs/sweeps/gtea-<time>/best_config.json --set iterations=200
 
 Run it on a cluster

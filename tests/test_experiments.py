@@ -139,7 +139,7 @@ def test_trial_values_become_overrides() -> None:
     )
     assert cfg.algo.lr == 3e-4 and cfg.reward.f1_weights == (0.0, 0.0, 1.0)
     assert cfg.data.split == 2 and cfg.name == "gtea-split2"
-    with pytest.raises(ConfigError, match="use one of"):
+    with pytest.raises(ConfigError, match="with one of choice, grid, loguniform"):
         tune_mod.to_tune_space({"algo.lr": {"normal": [0, 1]}})
 
 

@@ -8,7 +8,6 @@ imported inside the command so ``--help`` needs neither Ray nor torch.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from svtas_ray.experiments import load_experiment
     from svtas_ray.rl import tune as tune_mod
 
-    space = None
-    if args.space:
-        try:
-            space = json.loads(Path(args.space).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{args.space}: cannot read the search space ({exc})") from None
+    check_args(args)
+    space = tune_mod.load_space(Path(args.space)) if args.space else None
     if args.resume:
         out = Path(args.resume)
         cfg = None
@@ -62,6 +57,39 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if (out / "best_config.json").is_file():
         print(f"best config: {out / 'best_config.json'} (svtas-ray train --config ...)")
     return 0
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse flags a sweep cannot honour, before Ray starts or anything is written: numbers out
+    of range, an ``--out`` that is a file or already holds something, and, with ``--resume``,
+    any other flag (a resumed sweep reads its base config, space and settings back from its
+    folder)."""
+    from svtas_ray.rl import tune as tune_mod
+
+    if args.resume:
+        given = given_flags(args)
+        if given:
+            raise ConfigError(
+                f"--resume continues a sweep with the base config, search space and settings "
+                f"saved in {args.resume}, so it cannot honour {', '.join(given)}; drop them"
+            )
+        return
+    tune_mod.check_settings(args.samples, args.report_every, args.grace, args.max_concurrent)
+    if args.out:
+        tune_mod.check_new_out(Path(args.out))
+
+
+def given_flags(args: argparse.Namespace) -> list[str]:
+    """The flags of :func:`add_arguments` except ``--resume`` that ``args`` sets to a value other
+    than their default."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    return [
+        "--" + dest.replace("_", "-")
+        for dest, default in defaults.items()
+        if dest != "resume" and getattr(args, dest, default) != default
+    ]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

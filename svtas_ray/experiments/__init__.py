@@ -36,7 +36,11 @@ def load_experiment(name_or_path: str) -> Experiment:
     if spec is None or spec.loader is None:
         raise ConfigError(f"{path}: cannot import")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # the user's script: any error on import is bad input
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise ConfigError(f"{path}: the experiment script failed on import ({detail})") from None
     exp = getattr(module, "EXPERIMENT", None)
     if not isinstance(exp, Experiment):
         raise ConfigError(f"{path}: defines no EXPERIMENT")

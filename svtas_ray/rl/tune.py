@@ -14,6 +14,7 @@ directories), ``trials.{parquet,csv,md}`` and ``best_config.json`` (a TrainConfi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ from typing import Any
 
 from svtas_ray import config as config_mod
 from svtas_ray.config import TrainConfig
+from svtas_ray.data.files import read_text
 from svtas_ray.errors import ConfigError, SvtasError
 
 log = logging.getLogger(__name__)
@@ -56,10 +58,88 @@ on four of five datasets but lost Edit with the hold rule on two presets, the th
 with the hold rule on four of five datasets and lost raw F1@50 on two (docs/learning.md)."""
 
 
-def to_tune_space(space: Mapping[str, Mapping[str, Sequence[Any]]]) -> dict[str, Any]:
-    """The JSON-friendly space above as Tune's ``param_space``."""
+DISTRIBUTIONS = ("choice", "grid", "loguniform", "randint", "uniform")
+"""The distributions a search space may name (see :data:`SEARCH_SPACE`)."""
+
+
+def load_space(path: Path) -> dict[str, Any]:
+    """The search space in the JSON file ``path``, checked by :func:`check_space` (errors name
+    ``path``)."""
+    text = read_text(path, "search space file")
+    try:
+        space = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    check_space(space, str(path))
+    return dict(space)
+
+
+def check_space(space: Any, where: str = "search space") -> None:
+    """Refuse a space that Tune or the trials would fail on, in one sentence naming ``where``.
+
+    The space is a JSON object; every key is a TrainConfig field (dotted, not a section) or the
+    reserved ``split`` (:func:`trial_config`); every value one distribution with its arguments.
+    """
+    if not isinstance(space, Mapping):
+        raise ConfigError(
+            f"{where}: a search space must be a JSON object of dotted config keys, "
+            f"not a {type(space).__name__}"
+        )
+    for key, spec in space.items():
+        _check_space_key(key, where)
+        problem = _spec_problem(spec)
+        if problem is not None:
+            raise ConfigError(f"{where}: {key!r} {problem}")
+
+
+def _check_space_key(key: str, where: str) -> None:
+    """``key`` names a TrainConfig field (or is ``split``), else ConfigError naming ``where``."""
+    if key == "split":
+        return
+    try:
+        kind = config_mod.field_type(TrainConfig, key)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if dataclasses.is_dataclass(kind):
+        raise ConfigError(f"{where}: {key!r} is a section; search one of its fields, e.g. {key}.x")
+
+
+def _spec_problem(spec: Any) -> str | None:
+    """Why ``spec`` is not one ``{distribution: arguments}`` Tune can sample, or None."""
+    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+        names = ", ".join(DISTRIBUTIONS)
+        return f"must be {{distribution: arguments}} with one of {names}, got {spec}"
+    kind, args = next(iter(spec.items()))
+    if kind in ("choice", "grid"):
+        ok = isinstance(args, (list, tuple)) and len(args) > 0
+        return None if ok else f"{kind} needs a non-empty list of values, got {args}"
+    pair = isinstance(args, (list, tuple)) and len(args) == 2
+    if not pair or not all(_is_number(a, integer=kind == "randint") for a in args):
+        what = "integers" if kind == "randint" else "finite numbers"
+        return f"{kind} needs [low, high] (two {what}), got {args}"
+    low, high = args
+    if not low < high:
+        return f"{kind} needs low < high, got {args}"
+    if kind == "loguniform" and low <= 0:
+        return f"loguniform needs low > 0, got {args}"
+    return None
+
+
+def _is_number(value: Any, integer: bool) -> bool:
+    """``value`` is a finite JSON number (an integer where ``integer``), not a boolean."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) if integer else math.isfinite(value)
+
+
+def to_tune_space(
+    space: Mapping[str, Mapping[str, Sequence[Any]]], where: str = "search space"
+) -> dict[str, Any]:
+    """The JSON-friendly space above as Tune's ``param_space``, checked first
+    (:func:`check_space`)."""
     from ray import tune
 
+    check_space(space, where)
     makers = {
         "loguniform": lambda a: tune.loguniform(*a),
         "uniform": lambda a: tune.uniform(*a),
@@ -67,13 +147,57 @@ def to_tune_space(space: Mapping[str, Mapping[str, Sequence[Any]]]) -> dict[str,
         "choice": lambda a: tune.choice(list(a)),
         "grid": lambda a: tune.grid_search(list(a)),
     }
-    out = {}
-    for key, spec in space.items():
-        if len(spec) != 1 or next(iter(spec)) not in makers:
-            raise ConfigError(f"search space {key!r}: use one of {sorted(makers)}, got {spec}")
-        kind, args = next(iter(spec.items()))
-        out[key] = makers[kind](args)
-    return out
+    return {key: makers[kind](args) for key, spec in space.items() for kind, args in spec.items()}
+
+
+def check_settings(
+    num_samples: int, report_every: int, grace_period: int, max_concurrent: int
+) -> None:
+    """Refuse sweep numbers out of range, naming their command-line flag, before Ray starts."""
+    for flag, value, least in (
+        ("--samples", num_samples, 1),
+        ("--report-every", report_every, 1),
+        ("--grace", grace_period, 1),
+        ("--max-concurrent", max_concurrent, 0),
+    ):
+        if value < least:
+            raise ConfigError(f"{flag} must be >= {least}, got {value}")
+
+
+def check_new_out(out: Path) -> None:
+    """Refuse an ``out`` that a new sweep cannot own: a file, a path under a file, or a folder
+    that already holds something (a finished sweep's results would be overwritten)."""
+    if out.is_dir():
+        try:
+            empty = not any(out.iterdir())
+        except OSError as exc:
+            raise ConfigError(f"{out}: cannot read the --out folder ({exc.strerror})") from None
+        if not empty:
+            raise ConfigError(
+                f"{out}: the --out folder is not empty; use --resume to continue it or choose "
+                "another --out"
+            )
+        return
+    if out.exists() or out.is_symlink():
+        raise ConfigError(f"{out}: --out is a file, not a folder; choose another --out")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfigError(f"{out}: --out lies under the file {above}; choose another --out")
+
+
+def read_report_every(out: Path) -> int:
+    """``report_every`` from the sweep.json in ``out``: the setting a resume reads back."""
+    path = out / "sweep.json"
+    try:
+        settings = json.loads(read_text(path, "sweep settings file"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    every = settings.get("report_every") if isinstance(settings, dict) else None
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1:
+        raise ConfigError(
+            f"{path}: the sweep settings need report_every as an integer >= 1, got {every!r}"
+        )
+    return every
 
 
 def trial_config(base: TrainConfig, params: Mapping[str, Any]) -> TrainConfig:
@@ -257,16 +381,19 @@ def sweep(
 
     from svtas_ray.rl.ray_session import init_ray
 
-    if cfg.val_videos == 0:
-        raise ConfigError("a sweep selects on validation scores: set val_videos >= 1")
-    if max_concurrent < 0:
-        raise ConfigError(f"max_concurrent must be >= 0, got {max_concurrent}")
     out = Path(out).resolve()
     if resume:
         if not (out / "tune").is_dir():
             raise ConfigError(f"{out}: no sweep to resume (no tune/ folder)")
         cfg = config_mod.load(TrainConfig, out / "base_config.json")
-        report_every = int(json.loads((out / "sweep.json").read_text())["report_every"])
+        report_every = read_report_every(out)
+    else:
+        check_settings(num_samples, report_every, grace_period, max_concurrent)
+        check_new_out(out)
+        space = SEARCH_SPACE if space is None else space
+        param_space = to_tune_space(space)
+    if cfg.val_videos == 0:
+        raise ConfigError("a sweep selects on validation scores: set val_videos >= 1")
     init_ray(cfg.resources.num_cpus)
     cfg = replace(cfg, runs_dir=str(out / "runs"))
     trainable = _trainable(cfg, report_every, final_test=False)
@@ -276,7 +403,6 @@ def sweep(
         )
     else:
         out.mkdir(parents=True, exist_ok=True)
-        space = SEARCH_SPACE if space is None else space
         (out / "space.json").write_text(json.dumps(space, indent=2) + "\n")
         config_mod.save(cfg, out / "base_config.json")
         settings = {
@@ -294,7 +420,7 @@ def sweep(
         )
         tuner = tune.Tuner(
             trainable,
-            param_space=to_tune_space(space),
+            param_space=param_space,
             tune_config=tune.TuneConfig(
                 metric=METRIC,
                 mode="max",
