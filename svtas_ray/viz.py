@@ -15,6 +15,35 @@ import numpy as np
 from svtas_ray.data.layout import ClassMap
 
 BACKGROUND_COLOUR = (0.85, 0.85, 0.85)
+DEFAULT_SUFFIX = ".png"
+
+
+def image_formats() -> list[str]:
+    """The file suffixes matplotlib writes (``.png``, ``.pdf``, ``.svg``, ...), sorted."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return sorted(f".{ext}" for ext in FigureCanvasBase.get_supported_filetypes())
+
+
+def image_path(path: str | Path) -> Path:
+    """The file :func:`colour_bars` writes for ``path``: ``path`` itself, or ``path.png`` when it
+    has no suffix. A folder, or a suffix matplotlib cannot write, is one sentence naming ``path``.
+    """
+    from svtas_ray.errors import ConfigError, DataError
+
+    given = Path(path)
+    if given.is_dir():
+        raise DataError(f"{given}: is a folder; name the image file (e.g. {given / 'bars.png'})")
+    out = given if given.suffix else given.with_suffix(DEFAULT_SUFFIX)
+    if out.is_dir():
+        raise DataError(f"{out}: is a folder, so the image {given} (.png added) cannot be written")
+    formats = image_formats()
+    if out.suffix.lower() not in formats:
+        raise ConfigError(
+            f"{given}: cannot write a {out.suffix} image; the supported suffixes are "
+            f"{', '.join(formats)}"
+        )
+    return out
 
 
 def palette(num_classes: int, background: Sequence[int] = ()) -> np.ndarray:
@@ -40,7 +69,12 @@ def colour_bars(
     """Write a PNG of ``gt`` (T,) and each prediction (T,) with its error strip and a legend.
 
     With ``gt=None`` (a video without labels) only the predictions are drawn, without error strips.
+    The file is ``image_path(path)`` (another suffix picks another format); it is returned.
     """
+    from svtas_ray.data.files import make_folder
+    from svtas_ray.errors import DataError
+
+    path = image_path(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,8 +116,11 @@ def colour_bars(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        make_folder(path.parent, "image")
+        fig.savefig(path, dpi=100)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write the image ({exc.strerror or exc})") from None
+    finally:
+        plt.close(fig)
     return path

@@ -105,6 +105,25 @@ def _viz_video_traversal(tmp: Path) -> tuple[list[str], str, str]:
     return args, str(root), NOT_PLAIN
 
 
+def _viz(out: str, preds: tuple[str, ...], names: str, pattern: str) -> Case:
+    """viz of v1 with these ``--out`` and ``--pred`` arguments; in each, ``{tmp}`` is tmp_path,
+    ``{pred}`` a folder of good predictions and ``{file}`` a plain file (``{tmp}/adir`` and
+    ``{tmp}/bars.png`` are folders); the error names ``names`` (formatted the same way)."""
+
+    def build(tmp: Path) -> tuple[list[str], str, str]:
+        root, pred = _predictions(tmp)
+        (tmp / "afile").write_text("x")
+        (tmp / "adir").mkdir()
+        (tmp / "bars.png").mkdir()
+        fill = {"pred": str(pred), "tmp": str(tmp), "file": str(tmp / "afile")}
+        args = ["viz", "--gt", str(root), "--video", "v1", "--out", out.format(**fill)]
+        for item in preds:
+            args += ["--pred", item.format(**fill)]
+        return args, names.format(**fill), pattern
+
+    return build
+
+
 # --------------------------------------------------------------------------- synth
 
 
@@ -127,6 +146,30 @@ def _synth_from_labels_not_utf8(tmp: Path) -> tuple[list[str], str, str]:
     (root / "mapping.txt").write_bytes(NOT_UTF8)
     args = ["synth", "--from-labels", str(root), "--out", str(tmp / "out")]
     return args, str(root / "mapping.txt"), NOT_TEXT
+
+
+def _synth_out_under_a_file(tmp: Path) -> tuple[list[str], str, str]:
+    (tmp / "afile").write_text("x")
+    out = tmp / "afile" / "gtea"
+    return ["synth", "--num-videos", "4", "--out", str(out)], str(tmp / "afile"), "is a file"
+
+
+def _synth_source_bundle(name: str, text: str, pattern: str) -> Case:
+    """synth --from-labels of a tiny dataset whose splits/NAME holds ``text``: the error names
+    the source's bundle, not the output's."""
+
+    def build(tmp: Path) -> tuple[list[str], str, str]:
+        root = write_tiny_dataset(tmp / "ds")
+        (root / "splits" / name).write_text(text)
+        args = ["synth", "--from-labels", str(root), "--out", str(tmp / "out")]
+        return args, str(root / "splits" / name), pattern
+
+    return build
+
+
+def _synth_bg_without_from_labels(tmp: Path) -> tuple[list[str], str, str]:
+    args = ["synth", "--num-videos", "4", "--out", str(tmp / "out"), "--bg", "foo"]
+    return args, "--bg", "applies to --from-labels"
 
 
 # --------------------------------------------------------------------------- train, eval, stream
@@ -212,7 +255,14 @@ def _score_out_under_a_file(tmp: Path) -> tuple[list[str], str, str]:
     (tmp / "afile").write_text("x")
     out = tmp / "afile" / "scores.csv"
     args = ["score", "--gt", str(root), "--pred", str(pred), "--out", str(out)]
-    return args, str(tmp / "afile"), "cannot write the table"
+    return args, str(tmp / "afile"), "is a file"
+
+
+def _score_out_is_a_folder(tmp: Path) -> tuple[list[str], str, str]:
+    root, pred = _predictions(tmp)
+    (tmp / "o").mkdir()
+    args = ["score", "--gt", str(root), "--pred", str(pred), "--out", str(tmp / "o")]
+    return args, str(tmp / "o"), "is a folder"
 
 
 # --------------------------------------------------------------------------- convert-egtea
@@ -230,6 +280,39 @@ def _egtea(csv_name: str, content: str | bytes, line: int | None, pattern: str) 
         return ["convert-egtea", str(src), str(tmp / "out")], where, pattern
 
     return build
+
+
+def _egtea_out(make: Callable[[Path], Path], pattern: str, *extra: str) -> Case:
+    """convert-egtea of a good RULSTM folder into ``make(tmp)`` (which prepares what is there);
+    ``extra`` arguments follow (``{tmp}`` is tmp_path). The error names the last ``extra``
+    argument when there is one, else the path ``make`` returned (or its parent, if that is all
+    there is)."""
+
+    def build(tmp: Path) -> tuple[list[str], str, str]:
+        src = write_rulstm(tmp / "rulstm")
+        out = make(tmp)
+        more = [e.format(tmp=tmp) for e in extra]
+        names = more[-1] if more else str(out if out.exists() else out.parent)
+        return ["convert-egtea", str(src), str(out), *more], names, pattern
+
+    return build
+
+
+def _a_file(tmp: Path) -> Path:
+    (tmp / "afile").write_text("x")
+    return tmp / "afile"
+
+
+def _under_a_file(tmp: Path) -> Path:
+    return _a_file(tmp) / "sub"
+
+
+def _a_dataset(tmp: Path) -> Path:
+    return write_tiny_dataset(tmp / "old")
+
+
+def _new_folder(tmp: Path) -> Path:
+    return tmp / "out"
 
 
 ok_row = "0,P01-R01-PastaSalad,1,10,0,0,0\n"
@@ -258,6 +341,23 @@ CASES: dict[str, Case] = {
     "synth_out_is_a_file": _synth_out_is_a_file,
     "synth_overwrite_foreign_folder": _synth_overwrite_foreign_folder,
     "synth_from_labels_not_utf8": _synth_from_labels_not_utf8,
+    "synth_out_under_a_file": _synth_out_under_a_file,
+    "synth_source_bundle_names_missing_video": _synth_source_bundle(
+        "test.split1.bundle", "v0.txt\nmissing.txt\n", "lists video 'missing' but"
+    ),
+    "synth_source_bundle_without_other_half": _synth_source_bundle(
+        "train.split2.bundle", "v0.txt\n", "has no test.split2.bundle beside it"
+    ),
+    "synth_source_split_halves_overlap": _synth_source_bundle(
+        "train.split1.bundle", "v0.txt\nv1.txt\n", "'v0' is also listed in test.split1.bundle"
+    ),
+    "synth_bg_without_from_labels": _synth_bg_without_from_labels,
+    "viz_out_under_a_file": _viz("{file}/x.png", ("{pred}",), "{file}", "is a file"),
+    "viz_out_unknown_suffix": _viz("{tmp}/v/x.foo", ("{pred}",), "{tmp}/v/x.foo", r"\.png"),
+    "viz_out_is_a_folder": _viz("{tmp}/adir", ("{pred}",), "{tmp}/adir", "is a folder"),
+    "viz_out_png_is_a_folder": _viz("{tmp}/bars", ("{pred}",), "{tmp}/bars.png", "is a folder"),
+    "viz_duplicate_name": _viz("{tmp}/x.png", ("a={pred}", "a={pred}"), "'a'", "already given"),
+    "viz_same_folder_twice": _viz("{tmp}/x.png", ("{pred}", "{pred}"), "'pred'", "already given"),
     "egtea_parent_traversal": _egtea(
         "training1.csv", ok_row + "1,../../../x/escaped,12,20,1,0,1\n", 2, NOT_PLAIN
     ),
@@ -267,6 +367,29 @@ CASES: dict[str, Case] = {
     "egtea_nul_in_name": _egtea("validation3.csv", "2,P01\x00x,22,30,0,0,0\n", 1, NOT_PLAIN),
     "egtea_csv_not_utf8": _egtea("training3.csv", NOT_UTF8, None, NOT_TEXT),
     "egtea_actions_not_utf8": _egtea("actions.csv", NOT_UTF8, None, NOT_TEXT),
+    "egtea_verb_names_collide": _egtea(
+        "actions.csv", "0,0_0,Take_cup\n1,1_0,Open_cup\n201,2_0,Take_thing\n", 3, "like verb 0"
+    ),
+    "egtea_verb_names_collide_once_spaces_are_replaced": _egtea(
+        "actions.csv", "0,0_0,Turn on_tap\n1,1_0,Turn_on_x\n", 2, "'Turn_on' like verb 0"
+    ),
+    "egtea_verb_named_like_the_background": _egtea(
+        "actions.csv", "0,0_0,Take_cup\n1,1_0,None_cup\n", 2, "named 'None' like the background"
+    ),
+    "egtea_verb_with_two_names": _egtea(
+        "actions.csv",
+        "0,0_0,Take_cup\n1,1_0,Open_cup\n2,1_1,Close_jar\n",
+        3,
+        "verb 1 is named 'Close' here but 'Open' at line 2",
+    ),
+    "egtea_verb_without_a_name": _egtea("actions.csv", "0,0_0,Take_cup\n1,1_0,_cup\n", 2, "empty"),
+    "egtea_out_is_a_file": _egtea_out(_a_file, "is a file"),
+    "egtea_out_under_a_file": _egtea_out(_under_a_file, "is a file"),
+    "egtea_out_holds_a_dataset": _egtea_out(_a_dataset, "not empty"),
+    "egtea_videos_not_found": _egtea_out(_new_folder, "not found", "--videos", "{tmp}/novideos"),
+    "egtea_videos_is_a_file": _egtea_out(
+        _new_folder, "is a file", "--videos", "{tmp}/rulstm/actions.csv"
+    ),
     "eval_other_class_count": _eval_other_class_count,
     "stream_object_array": _stream_features(np.array([{"x": 1}], dtype=object), "not a readable"),
     "stream_not_npy": _stream_features(b"a,b\n1,2\n", "not a .npy file"),
@@ -280,6 +403,7 @@ CASES: dict[str, Case] = {
     "set_unknown_key": _set_unknown_key,
     "score_out_suffix": _score_out_suffix,
     "score_out_under_a_file": _score_out_under_a_file,
+    "score_out_is_a_folder": _score_out_is_a_folder,
 }
 
 

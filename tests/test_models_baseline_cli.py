@@ -137,10 +137,10 @@ def test_a_bad_frame_or_a_used_out_folder_leaves_no_run_behind(synth_root, tmp_p
     assert not (tmp_path / "run").exists()
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "config.json").write_text("{}")
-    with pytest.raises(ConfigError, match="already exists and is not an empty folder"):
+    with pytest.raises(ConfigError, match="--out already holds files; choose another"):
         train(synth_root, tmp_path / "used")
     (tmp_path / "a-file").write_text("")
-    with pytest.raises(ConfigError, match="already exists and is not an empty folder"):
+    with pytest.raises(ConfigError, match="--out names a folder to write into, and this is a file"):
         train(synth_root, tmp_path / "a-file")
 
 

@@ -118,7 +118,7 @@ def test_train_then_eval_then_stream(
     with pytest.raises(SvtasError, match="--out names a folder to write into, and this is a file"):
         run(["eval", "--checkpoint", str(ckpt), "--out", str(tmp_path / "a-file")])
     stream_to = ["stream", "--checkpoint", str(ckpt), "--features", str(video), "--out"]
-    with pytest.raises(SvtasError, match="--out names the prediction file, and this is a folder"):
+    with pytest.raises(SvtasError, match="--out names a file to write, and this is a folder"):
         run([*stream_to, str(tmp_path)])
     with pytest.raises(SvtasError, match="a-file is a file, not a folder"):
         run([*stream_to, str(tmp_path / "a-file" / "pred.txt")])

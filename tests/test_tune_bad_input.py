@@ -206,7 +206,10 @@ def test_out_holding_a_sweep_is_not_overwritten(
     assert (out / "trials.md").read_text() == "finished\n"
 
 
-@pytest.mark.parametrize(("under", "pattern"), [("", "--out is a file"), ("sub", "under the file")])
+@pytest.mark.parametrize(
+    ("under", "pattern"),
+    [("", "--out names a folder to write into, and this is a file"), ("sub", "is a file, not a")],
+)
 def test_out_that_is_a_file_is_refused(
     tmp_path: Path, base: Path, capsys: pytest.CaptureFixture[str], under: str, pattern: str
 ) -> None:

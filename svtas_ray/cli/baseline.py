@@ -88,6 +88,7 @@ def cmd_baseline_train(args: argparse.Namespace) -> int:
     from svtas_ray.cli.overrides import parse_overrides
     from svtas_ray.config import DataConfig, OfflineTrainConfig, override, save
     from svtas_ray.data.check import check_inputs
+    from svtas_ray.data.files import check_output
     from svtas_ray.evaluate import evaluate_offline
     from svtas_ray.models.offline_training import open_dataset, train_offline
 
@@ -109,8 +110,7 @@ def cmd_baseline_train(args: argparse.Namespace) -> int:
     ds = open_dataset(cfg)  # bad data fails here (from the file headers), before a run folder
     videos = [*ds.split_videos(cfg.data.split, "train"), *ds.split_videos(cfg.data.split, "test")]
     check_inputs(ds, videos, "features", cfg.data.alignment)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ConfigError(f"{out}: --out already exists and is not an empty folder; choose another")
+    check_output(out, "new folder")
     out.mkdir(parents=True)
     try:
         save(cfg, out / "config.json")
@@ -125,6 +125,7 @@ def cmd_baseline_train(args: argparse.Namespace) -> int:
 
 def cmd_baseline_eval(args: argparse.Namespace) -> int:
     from svtas_ray.config import OfflineTrainConfig, from_dict
+    from svtas_ray.data.files import check_output
     from svtas_ray.evaluate import evaluate_offline
     from svtas_ray.models.checkpoint import Checkpoint
     from svtas_ray.models.offline_training import load_trained
@@ -137,8 +138,7 @@ def cmd_baseline_eval(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, naive_clip_len=args.clip_len)
     model = load_trained(ckpt.path, cfg, device)
     out = Path(args.out) if args.out else ckpt.path.parent
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: --out names a folder to write into, and this is a file")
+    check_output(out, "folder")
     table = evaluate_offline(model, cfg, out, device, args.naive_stream)
     _print_table(table, out)
     return 0

@@ -22,7 +22,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from svtas_ray.data.check import check_dataset
     from svtas_ray.data.layout import Dataset
     from svtas_ray.data.synthetic import PRESET_BACKGROUND
+    from svtas_ray.errors import ConfigError
 
+    if args.bg is not None and args.from_labels is None:
+        raise ConfigError(
+            "--bg applies to --from-labels (the background classes of the source dataset); "
+            f"a preset's are fixed ({args.preset}: {', '.join(PRESET_BACKGROUND[args.preset])})"
+        )
     cfg = SynthConfig(
         preset=args.preset,
         num_videos=args.num_videos,
@@ -119,22 +125,47 @@ def cmd_viz(args: argparse.Namespace) -> int:
     from svtas_ray.data.layout import Dataset
     from svtas_ray.data.predictions import prediction_path, read_prediction
     from svtas_ray.errors import ConfigError
-    from svtas_ray.viz import colour_bars
+    from svtas_ray.viz import colour_bars, image_path
 
+    out = image_path(args.out)
+    folders = _prediction_folders(args.pred)
     ds = Dataset.open(args.gt, _background(args.bg))
-    preds = {}
-    for item in args.pred:
-        name, sep, folder = item.rpartition("=")
-        folder_path = Path(folder)
-        pred = read_prediction(prediction_path(folder_path, args.video), ds.classes)
-        preds[name if sep else folder_path.name] = pred
+    preds = {
+        name: read_prediction(prediction_path(folder, args.video), ds.classes)
+        for name, folder in folders.items()
+    }
     gt = ds.labels(args.video)
     for name, pred in preds.items():
         if len(pred) != len(gt):
             raise ConfigError(f"--pred {name}: {len(pred)} frames, ground truth has {len(gt)}")
-    out = colour_bars(args.out, gt, preds, ds.classes, ds.background_ids, title=args.video)
+    out = colour_bars(out, gt, preds, ds.classes, ds.background_ids, title=args.video)
     print(f"wrote {out}")
     return 0
+
+
+def _prediction_folders(items: Sequence[str]) -> dict[str, Path]:
+    """``--pred [NAME=]DIR`` arguments as {name: folder}, in order.
+
+    An argument that is an existing folder, or whose part before the first ``=`` holds a ``/``,
+    is a folder path (which may hold ``=``), named after the folder; otherwise NAME is what
+    precedes the first ``=``. A name given twice is refused: its bars would be drawn once.
+    """
+    from svtas_ray.errors import ConfigError
+
+    folders: dict[str, Path] = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or "/" in name or Path(item).is_dir():
+            name, folder = "", item
+        path = Path(folder)
+        name = name or path.name or path.resolve().name or str(path)
+        if name in folders:
+            raise ConfigError(
+                f"--pred {item}: the name {name!r} is already given to {folders[name]}; "
+                "name each prediction folder once (--pred NAME=DIR)"
+            )
+        folders[name] = path
+    return folders
 
 
 def _background(names: Sequence[str] | None) -> tuple[str, ...]:
@@ -157,7 +188,9 @@ def add_parsers(sub: Any) -> None:
         help="keep the label sequences, mapping and splits of this dataset; synthesise the rest",
     )
     p.add_argument(
-        "--bg", nargs="*", help="background classes of --from-labels (default: background)"
+        "--bg",
+        nargs="*",
+        help="background classes of --from-labels (default: background; only with --from-labels)",
     )
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="SynthConfig field"
@@ -198,8 +231,10 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser("convert-egtea", help="EGTEA Gaze+ RULSTM annotations to frame-wise labels")
     p.add_argument("rulstm", help="folder with actions.csv, training{1,2,3}.csv, validation*.csv")
-    p.add_argument("out", help="dataset root to write")
-    p.add_argument("--videos", help="folder of <video>.mp4 (frame counts are read from them)")
+    p.add_argument("out", help="dataset root to write (a new or empty folder)")
+    p.add_argument(
+        "--videos", help="existing folder of <video>.mp4 (frame counts are read from them)"
+    )
     p.set_defaults(func=cmd_convert_egtea)
 
     p = sub.add_parser("score", help="score prediction files with Acc, Edit, F1@{10,25,50}")
@@ -219,8 +254,12 @@ def add_parsers(sub: Any) -> None:
         action="append",
         default=[],
         metavar="[NAME=]DIR",
-        help="prediction folder (repeatable)",
+        help="prediction folder, named NAME or after the folder (repeatable; names must differ)",
     )
     p.add_argument("--bg", nargs="*", help="background class names (default: background)")
-    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="image file to write (.png when it has no suffix; or .pdf, .svg, ...)",
+    )
     p.set_defaults(func=cmd_viz)

@@ -9,7 +9,7 @@ import argparse
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from svtas_ray.cli.overrides import parse_overrides
 from svtas_ray.errors import ConfigError, DataError
@@ -100,23 +100,15 @@ def _run_of(checkpoint: Path) -> Path | None:
 
 def _output(out: str | None, run: Path | None, default: str, checkpoint: str, folder: bool) -> Path:
     """Where ``eval``/``stream`` write: ``--out`` or ``RUN/default``, checked before any work."""
-    if out is None:
-        if run is None:
-            raise ConfigError(
-                f"{checkpoint} is not inside a run folder (RUN/checkpoints/NAME.pt), so there "
-                "is no default output folder; give --out"
-            )
-        path = run / default
-    else:
-        path = Path(out)
-    if folder and path.exists() and not path.is_dir():
-        raise ConfigError(f"{path}: --out names a folder to write into, and this is a file")
-    if not folder and path.is_dir():
-        raise ConfigError(f"{path}: --out names the prediction file, and this is a folder")
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise ConfigError(f"{path}: cannot be written, {blocking} is a file, not a folder")
-    return path
+    from svtas_ray.data.files import check_output
+
+    if out is None and run is None:
+        raise ConfigError(
+            f"{checkpoint} is not inside a run folder (RUN/checkpoints/NAME.pt), so there "
+            "is no default output folder; give --out"
+        )
+    path = Path(out) if out is not None else cast(Path, run) / default
+    return check_output(path, "folder" if folder else "file")
 
 
 def _post_stage(kind: str | None, run: Path | None, gate: Any, checkpoint: str) -> Any:

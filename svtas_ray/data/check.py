@@ -80,10 +80,7 @@ def check_dataset(
         names = ds.videos()
         if not names:
             raise DataError(f"{ds.root / 'groundTruth'}: no label files found")
-        splits = tuple(ds.splits())
-        for n in splits:
-            ds.split_videos(n, "train"), ds.split_videos(n, "test")
-        _check_bundle_pairs(ds)
+        splits = tuple(ds.check_splits())
     lengths, seg_counts, action_counts, background, dims = [], [], [], 0, set()
     with_features = with_videos = 0
     bg = ds.background_ids
@@ -122,15 +119,6 @@ def check_dataset(
         with_features=with_features,
         with_videos=with_videos,
     )
-
-
-def _check_bundle_pairs(ds: Dataset) -> None:
-    """Every ``{train,test}.splitN.bundle`` has its other half (a lone one is no split)."""
-    for path in sorted((ds.root / "splits").glob("*.split*.bundle")):
-        part, _, rest = path.name.partition(".")
-        other = path.with_name(f"{'test' if part == 'train' else 'train'}.{rest}")
-        if part in ("train", "test") and not other.is_file():
-            raise DataError(f"{path}: has no {other.name} beside it, so it makes no split")
 
 
 def check_inputs(

@@ -16,8 +16,11 @@ Choices (the released annotations are segment-level, not frame-level):
   validation file of a fold. A video-level split must not leak: a video is in ``test.splitK`` when
   at least half of its segments are validation segments of fold K, else in ``train.splitK``.
   (The SVTAS code listed a video in both bundles whenever it had segments on both sides.)
-- Verb names are written with spaces replaced by ``_`` so that tools splitting lines on
-  whitespace (the MS-TCN code) read them.
+- Verb names are written with whitespace replaced by ``_`` so that tools splitting lines on
+  whitespace (the MS-TCN code) read them. Names must then be distinct and differ from ``None``;
+  every row of a verb id must give it the same name.
+- The output folder must be new or empty, and ``--videos`` an existing folder; everything is read
+  and checked before the first file is written.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svtas_ray.data.files import check_plain_name, read_text
+from svtas_ray.data.files import check_plain_name, empty_folder, read_text
 from svtas_ray.data.layout import VIDEO_EXTENSIONS, ClassMap, write_labels
 from svtas_ray.errors import DataError
 
@@ -51,18 +54,47 @@ class Segment:
 
 
 def read_verbs(actions_csv: Path) -> list[str]:
-    """Verb names indexed by verb id, from ``actions.csv`` (``id, verb_noun, Verb_noun``)."""
-    verbs: dict[int, str] = {}
+    """Verb names indexed by verb id, from ``actions.csv`` (``id, verb_noun, Verb_noun``).
+
+    Every row of one verb id must name the same verb, and names (after :func:`_verb_name`) must
+    be distinct and not :data:`BACKGROUND`: each becomes one class of ``mapping.txt``.
+    """
+    verbs: dict[int, tuple[str, int]] = {}  # verb id -> (name, first line)
+    ids: dict[str, int] = {}  # name -> verb id
     for lineno, row in _rows(actions_csv, 3):
+        where = f"{actions_csv}:{lineno}"
         try:
             verb_id = int(row[1].split("_")[0])
         except ValueError:
-            raise DataError(f"{actions_csv}:{lineno}: bad verb_noun id {row[1]!r}") from None
-        name = row[2].rsplit("_", 1)[0] if "_" in row[2] else row[2]
-        verbs.setdefault(verb_id, name.replace(" ", "_"))
+            raise DataError(f"{where}: bad verb_noun id {row[1]!r}") from None
+        name = _verb_name(row[2])
+        if verb_id in verbs:
+            known, first = verbs[verb_id]
+            if name != known:
+                raise DataError(
+                    f"{where}: verb {verb_id} is named {name!r} here but {known!r} at line {first}"
+                )
+            continue
+        if not name or name == BACKGROUND:
+            what = (
+                "has an empty name" if not name else f"is named {name!r} like the background class"
+            )
+            raise DataError(f"{where}: verb {verb_id} {what} (from {row[2]!r})")
+        if name in ids:
+            raise DataError(
+                f"{where}: verb {verb_id} is named {name!r} like verb {ids[name]} (line "
+                f"{verbs[ids[name]][1]}); each verb must be one class"
+            )
+        verbs[verb_id], ids[name] = (name, lineno), verb_id
     if sorted(verbs) != list(range(len(verbs))):
         raise DataError(f"{actions_csv}: verb ids are not 0..{len(verbs) - 1}")
-    return [verbs[i] for i in range(len(verbs))]
+    return [verbs[i][0] for i in range(len(verbs))]
+
+
+def _verb_name(verb_noun: str) -> str:
+    """The verb of ``Verb_noun``, whitespace replaced by ``_`` (``Turn on_tap`` -> ``Turn_on``)."""
+    verb = verb_noun.rsplit("_", 1)[0] if "_" in verb_noun else verb_noun
+    return "_".join(verb.split())
 
 
 def read_segments(path: Path, num_verbs: int) -> list[Segment]:
@@ -99,6 +131,17 @@ def _rows(path: Path, width: int) -> list[tuple[int, list[str]]]:
     return rows
 
 
+def _videos_folder(videos_dir: str | Path | None) -> Path | None:
+    """``videos_dir`` as a Path; it must be an existing folder when given."""
+    if videos_dir is None:
+        return None
+    vdir = Path(videos_dir)
+    if not vdir.is_dir():
+        problem = "is a file, not a folder" if vdir.exists() else "folder not found"
+        raise DataError(f"{vdir}: {problem} (--videos names the folder of <video>.mp4 files)")
+    return vdir
+
+
 def _video_frames(videos_dir: Path | None, video: str) -> tuple[int | None, Path | None]:
     if videos_dir is None:
         return None, None
@@ -111,6 +154,41 @@ def _video_frames(videos_dir: Path | None, video: str) -> tuple[int | None, Path
     return None, None
 
 
+def _paint(
+    video: str, segs: list[Segment], vdir: Path | None, background: int
+) -> tuple[np.ndarray, Path | None, int]:
+    """(frame labels, video file or None, frames re-labelled by overlaps) of one video."""
+    segs = sorted(segs, key=lambda s: (s.start, s.stop))
+    last = max(s.stop for s in segs)
+    frames, vpath = _video_frames(vdir, video)
+    if frames is not None and last > frames:
+        raise DataError(
+            f"{vpath}: annotations of {video!r} reach frame {last} but the video has {frames}"
+        )
+    labels = np.full(frames if frames is not None else last, background, dtype=np.int64)
+    painted = np.zeros(labels.shape, dtype=bool)
+    overlapped = 0
+    for s in segs:
+        overlapped += int(painted[s.start : s.stop].sum())
+        labels[s.start : s.stop] = s.verb
+        painted[s.start : s.stop] = True
+    return labels, vpath, overlapped
+
+
+def _split_bundles(
+    folds: list[tuple[list[Segment], list[Segment]]], videos: list[str]
+) -> dict[str, list[str]]:
+    """Bundle file name -> videos, by the majority rule of the module docstring."""
+    bundles = {}
+    for k, (train, val) in enumerate(folds, 1):
+        n_train = Counter(s.video for s in train)
+        n_val = Counter(s.video for s in val)
+        test = sorted(v for v in videos if n_val[v] >= n_train[v] and n_val[v] > 0)
+        bundles[f"train.split{k}.bundle"] = sorted(set(videos) - set(test))
+        bundles[f"test.split{k}.bundle"] = test
+    return bundles
+
+
 def convert_egtea(
     rulstm_dir: str | Path, out: str | Path, videos_dir: str | Path | None = None
 ) -> Path:
@@ -118,12 +196,13 @@ def convert_egtea(
 
     Args:
         rulstm_dir: folder with ``actions.csv``, ``training{1,2,3}.csv``, ``validation{1,2,3}.csv``.
-        out: dataset root to write (mapping.txt, groundTruth/, splits/, and videos/ links).
-        videos_dir: optional folder of ``<video>.mp4``; frame counts come from these videos and
-            ``out/videos/`` gets symbolic links to them.
+        out: dataset root to write (mapping.txt, groundTruth/, splits/, and videos/ links); a new
+            or empty folder.
+        videos_dir: optional existing folder of ``<video>.mp4``; frame counts come from these
+            videos and ``out/videos/`` gets symbolic links to them.
     """
     src, root = Path(rulstm_dir), Path(out)
-    vdir = Path(videos_dir) if videos_dir is not None else None
+    vdir = _videos_folder(videos_dir)
     verbs = read_verbs(src / "actions.csv")
     classes = ClassMap((*verbs, BACKGROUND))
     folds = [
@@ -141,44 +220,23 @@ def convert_egtea(
     by_video: dict[str, list[Segment]] = defaultdict(list)
     for s in segments.values():
         by_video[s.video].append(s)
+    painted = {v: _paint(v, segs, vdir, len(verbs)) for v, segs in sorted(by_video.items())}
 
+    empty_folder(root, "dataset")
     for sub in ("groundTruth", "splits"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / sub).mkdir()
     classes.write(root / "mapping.txt")
-    overlapped = 0
-    for video, segs in sorted(by_video.items()):
-        segs.sort(key=lambda s: (s.start, s.stop))
-        last = max(s.stop for s in segs)
-        frames, vpath = _video_frames(vdir, video)
-        if frames is not None and last > frames:
-            raise DataError(
-                f"{vpath}: annotations of {video!r} reach frame {last} but the video has {frames}"
-            )
-        labels = np.full(frames if frames is not None else last, len(verbs), dtype=np.int64)
-        painted = np.zeros(labels.shape, dtype=bool)
-        for s in segs:
-            overlapped += int(painted[s.start : s.stop].sum())
-            labels[s.start : s.stop] = s.verb
-            painted[s.start : s.stop] = True
+    for video, (labels, vpath, _) in painted.items():
         write_labels(root / "groundTruth" / f"{video}.txt", labels, classes)
         if vpath is not None:
             (root / "videos").mkdir(exist_ok=True)
-            link = root / "videos" / vpath.name
-            if not link.exists():
-                os.symlink(vpath.resolve(), link)
-
-    for k, (train, val) in enumerate(folds, 1):
-        n_train = Counter(s.video for s in train)
-        n_val = Counter(s.video for s in val)
-        test = sorted(v for v in by_video if n_val[v] >= n_train[v] and n_val[v] > 0)
-        rest = sorted(v for v in by_video if v not in set(test))
-        for part, names in (("train", rest), ("test", test)):
-            path = root / "splits" / f"{part}.split{k}.bundle"
-            path.write_text("".join(f"{v}.txt\n" for v in names), encoding="utf-8")
+            os.symlink(vpath.resolve(), root / "videos" / vpath.name)
+    for name, videos in _split_bundles(folds, list(painted)).items():
+        (root / "splits" / name).write_text("".join(f"{v}.txt\n" for v in videos), encoding="utf-8")
     log.info(
         "EGTEA: %d videos, %d segments, %d frames re-labelled by overlapping segments",
         len(by_video),
         len(segments),
-        overlapped,
+        sum(n for _, _, n in painted.values()),
     )
     return root

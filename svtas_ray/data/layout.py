@@ -197,6 +197,20 @@ class Dataset:
                 found.setdefault(int(m.group(2)), set()).add(m.group(1))
         return sorted(n for n, parts in found.items() if parts == {"train", "test"})
 
+    def check_splits(self) -> list[int]:
+        """The split numbers, once every ``{train,test}.splitN.bundle`` has its other half and
+        every split passes :meth:`split_videos` (its videos have labels, its halves share
+        none); raises DataError naming the bundle at fault."""
+        for path in sorted((self.root / "splits").glob("*.split*.bundle")):
+            part, _, rest = path.name.partition(".")
+            other = path.with_name(f"{'test' if part == 'train' else 'train'}.{rest}")
+            if part in ("train", "test") and not other.is_file():
+                raise DataError(f"{path}: has no {other.name} beside it, so it makes no split")
+        splits = self.splits()
+        for n in splits:
+            self.split_videos(n, "train"), self.split_videos(n, "test")
+        return splits
+
     def split_videos(self, split: int, part: Literal["train", "test"]) -> list[str]:
         """Videos of ``splits/{part}.split{split}.bundle``; each must have a label file."""
         path = self.root / "splits" / f"{part}.split{split}.bundle"

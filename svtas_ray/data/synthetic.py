@@ -29,7 +29,8 @@ import numpy as np
 from tqdm import tqdm
 
 from svtas_ray.config import SynthConfig
-from svtas_ray.data.layout import ClassMap, Dataset, write_labels
+from svtas_ray.data.files import empty_folder
+from svtas_ray.data.layout import ClassMap, Dataset, read_bundle, write_labels
 from svtas_ray.data.looks import ClassLooks, moving_average
 from svtas_ray.data.presets import PRESETS, Duration, Preset
 from svtas_ray.errors import DataError
@@ -227,18 +228,19 @@ def synthesize_from_labels(
     (and videos with ``cfg.videos``) for them. ``cfg.preset``, ``num_videos`` and ``scale`` do not
     change the labels; if the source has exactly the preset's classes, the preset's confusable
     and order-only groups are used, otherwise random pairs of non-background classes are made
-    confusable (``background`` names the source's background classes)."""
+    confusable (``background`` names the source's background classes). The source's labels and
+    split bundles are validated before anything is written."""
     src = Dataset.open(src_root, background)
     if cfg.num_videos is not None or cfg.scale != 1.0:
         log.warning("synth.num_videos and synth.scale are ignored: the source labels are kept")
+    labels = source_labels(src)
+    bundles = source_bundles(src, set(labels))
     root = _prepare(out)
     classes = src.classes
     classes.write(root / "mapping.txt")
-    for bundle in sorted((src.root / "splits").glob("*.bundle")):
+    for bundle in bundles:
         shutil.copyfile(bundle, root / "splits" / bundle.name)
-    videos = src.videos()
-    if not videos:
-        raise DataError(f"{src.root / 'groundTruth'}: no label files to synthesise from")
+    videos = list(labels)
     preset = PRESETS[cfg.preset]
     if set(preset.classes) == set(classes.names):
         looks = preset_looks(preset, cfg, classes.names)
@@ -250,8 +252,32 @@ def synthesize_from_labels(
         log.info("classes differ from preset %s; confusable pairs: %s", cfg.preset, pairs)
         looks = ClassLooks.of(classes.names, pairs, ())
     items = [(v, i) for i, v in enumerate(videos)]
-    _write_videos(root, items, src.labels, classes, looks, cfg, preset.fps, progress)
+    _write_videos(root, items, labels.__getitem__, classes, looks, cfg, preset.fps, progress)
     return root
+
+
+def source_labels(src: Dataset) -> dict[str, np.ndarray]:
+    """The label sequence of every video of ``src`` (each file read and checked against the
+    mapping); no label files at all is a DataError."""
+    videos = src.videos()
+    if not videos:
+        raise DataError(f"{src.root / 'groundTruth'}: no label files to synthesise from")
+    return {v: src.labels(v) for v in videos}
+
+
+def source_bundles(src: Dataset, videos: set[str]) -> list[Path]:
+    """The split bundles of ``src``, once each passes the checks ``check-data`` makes: every
+    listed video has labels, a ``{train,test}.splitN`` bundle has its other half, and a split's
+    halves share no video. Raises DataError naming the source's bundle."""
+    bundles = sorted((src.root / "splits").glob("*.bundle"))
+    for bundle in bundles:
+        for video in read_bundle(bundle):
+            if video not in videos:
+                raise DataError(
+                    f"{bundle}: lists video {video!r} but {src.label_path(video)} is missing"
+                )
+    src.check_splits()
+    return bundles
 
 
 def preset_looks(
@@ -272,12 +298,7 @@ def _prepare(out: str | Path) -> Path:
     """Create an empty dataset folder marked as made by this tool (never reuses a full one)."""
     from svtas_ray.data.cache import MARKER
 
-    root = Path(out)
-    if root.exists() and not root.is_dir():
-        raise DataError(f"{root}: is a file, not a folder; choose a folder for the dataset")
-    if root.exists() and any(root.iterdir()):
-        raise DataError(f"{root}: output folder is not empty; choose a new one or delete it")
-    root.mkdir(parents=True, exist_ok=True)
+    root = empty_folder(Path(out), "dataset")
     (root / MARKER).write_text('{"complete": false}\n', encoding="utf-8")
     for sub in ("groundTruth", "splits", "features"):
         (root / sub).mkdir()

@@ -28,7 +28,7 @@ from typing import Any
 
 from svtas_ray import config as config_mod
 from svtas_ray.config import TrainConfig
-from svtas_ray.data.files import read_text
+from svtas_ray.data.files import check_output, read_text
 from svtas_ray.errors import ConfigError, SvtasError
 
 log = logging.getLogger(__name__)
@@ -167,22 +167,7 @@ def check_settings(
 def check_new_out(out: Path) -> None:
     """Refuse an ``out`` that a new sweep cannot own: a file, a path under a file, or a folder
     that already holds something (a finished sweep's results would be overwritten)."""
-    if out.is_dir():
-        try:
-            empty = not any(out.iterdir())
-        except OSError as exc:
-            raise ConfigError(f"{out}: cannot read the --out folder ({exc.strerror})") from None
-        if not empty:
-            raise ConfigError(
-                f"{out}: the --out folder is not empty; use --resume to continue it or choose "
-                "another --out"
-            )
-        return
-    if out.exists() or out.is_symlink():
-        raise ConfigError(f"{out}: --out is a file, not a folder; choose another --out")
-    above = next((p for p in out.parents if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise ConfigError(f"{out}: --out lies under the file {above}; choose another --out")
+    check_output(out, "new folder", hint="use --resume to continue it or choose another --out")
 
 
 def read_report_every(out: Path) -> int:
