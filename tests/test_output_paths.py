@@ -57,6 +57,11 @@ def test_synth_from_a_bad_source_writes_nothing(tmp_path: Path) -> None:
         with pytest.raises(DataError, match=r"ds/splits/test\.split1\.bundle: lists video"):
             ensure_synthetic(SynthConfig(), out, from_labels=src)
         assert not out.exists()
+    old = ensure_synthetic(SynthConfig(num_videos=4, scale=0.1, feature_dim=8), out)
+    before = {p: p.read_bytes() for p in files_under(old)}
+    with pytest.raises(DataError, match=r"test\.split1\.bundle: lists video"):
+        ensure_synthetic(SynthConfig(), out, from_labels=src, overwrite=True)
+    assert {p: p.read_bytes() for p in files_under(old)} == before  # not replaced by a bad one
 
 
 def test_convert_egtea_leaves_a_full_folder_alone(tmp_path: Path) -> None:

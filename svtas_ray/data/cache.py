@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from svtas_ray.config import SynthConfig, to_dict
+from svtas_ray.data.layout import Dataset
 from svtas_ray.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ def ensure_synthetic(
         return root
     if root.exists() and not root.is_dir():
         raise DataError(f"{root}: is a file, not a folder; choose a folder for the dataset")
+    if from_labels is not None:  # a bad source is refused before an old dataset is replaced
+        src = Dataset.open(from_labels, background)
+        synthetic.source_bundles(src, set(synthetic.source_labels(src)))
     if root.exists() and any(root.iterdir()):
         if not marker.is_file():
             raise DataError(
