@@ -79,8 +79,9 @@ GTEA_VIDEO = SHARED / "gtea" / "videos" / "S1_Cheese_C1.mp4"
 def write_dataset(
     root: Path, preset: str, length: int, dim: int, time_major: bool, num_videos: int = 2
 ) -> Path:
-    """A dataset of ``num_videos`` videos of exactly ``length`` frames with ``dim``-d features,
-    saved in the MS-TCN C order or time-major (the same ``(D, T)`` arrays in Fortran order)."""
+    """A dataset of ``num_videos`` videos (>= 2: the first trains, the rest test) of exactly
+    ``length`` frames with ``dim``-d features, saved in the MS-TCN C order or time-major (the
+    same ``(D, T)`` arrays in Fortran order)."""
     spec = PRESETS[preset]
     classes = ClassMap(spec.classes)
     for sub in ("groundTruth", "splits", "features"):
@@ -105,8 +106,11 @@ def write_dataset(
         out.flush()
         del out
         names.append(plan.name)
-    for part in ("train", "test"):
-        (root / "splits" / f"{part}.split1.bundle").write_text("".join(f"{n}.txt\n" for n in names))
+    halves = {"train": names[:1], "test": names[1:]}  # a split's halves share no video
+    for part, videos in halves.items():
+        (root / "splits" / f"{part}.split1.bundle").write_text(
+            "".join(f"{n}.txt\n" for n in videos)
+        )
     return root
 
 

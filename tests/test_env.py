@@ -51,20 +51,21 @@ def run_episode(env: VideoSegmentationEnv, policy: str = "truth", **reset: objec
 
 
 def write_index_dataset(root: Path, lengths: tuple[int, ...]) -> Path:
-    """Features (2, T) whose row 0 is the frame index + 1 (so 0 means 'no frame')."""
+    """Features (2, T) whose row 0 is the frame index + 1 (so 0 means 'no frame'): videos
+    ``w0..`` of ``lengths`` frames train, one more of 8 frames tests."""
     for sub in ("groundTruth", "splits", "features"):
         (root / sub).mkdir(parents=True)
     (root / "mapping.txt").write_text("0 a\n1 b\n2 background\n")
     names = []
-    for i, n in enumerate(lengths):
+    for i, n in enumerate((*lengths, 8)):  # the last, of 8 frames, is the test split's
         labels = (np.arange(n) // 5) % 3
         text = "".join(("a", "b", "background")[c] + "\n" for c in labels)
         (root / "groundTruth" / f"w{i}.txt").write_text(text)
         feats = np.stack([np.arange(n) + 1.0, np.full(n, i)]).astype(np.float32)
         np.save(root / "features" / f"w{i}.npy", feats)
         names.append(f"w{i}.txt\n")
-    (root / "splits" / "train.split1.bundle").write_text("".join(names))
-    (root / "splits" / "test.split1.bundle").write_text(names[0])
+    (root / "splits" / "train.split1.bundle").write_text("".join(names[:-1]))
+    (root / "splits" / "test.split1.bundle").write_text(names[-1])
     return root
 
 
