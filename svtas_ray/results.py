@@ -14,8 +14,9 @@ TABLE_SUFFIXES = (".parquet", ".csv", ".md")
 def write_table(df: pd.DataFrame, path: str | Path) -> list[Path]:
     """Write ``df`` to ``path``; a known suffix picks one format, no suffix writes all three.
 
-    Another suffix, an existing folder at ``path`` (the tables would land beside it), or a place
-    that cannot be written, is one ConfigError / DataError sentence.
+    Without a suffix the three files go beside a folder of the same name, if there is one (the
+    benchmark's ``runs`` table beside its ``runs/`` folder). Another suffix, or a place that
+    cannot be written, is one ConfigError / DataError sentence.
     """
     from svtas_ray.data.files import make_folder
     from svtas_ray.errors import ConfigError, DataError
@@ -25,11 +26,6 @@ def write_table(df: pd.DataFrame, path: str | Path) -> list[Path]:
         raise ConfigError(
             f"{path}: a table is written as {', '.join(TABLE_SUFFIXES)} (or, without a suffix, "
             f"all three), not {path.suffix}"
-        )
-    if path.is_dir():
-        raise ConfigError(
-            f"{path}: is a folder; name the table file (e.g. {path / 'table.csv'}, or "
-            f"{path / 'table'} for all of {', '.join(TABLE_SUFFIXES)})"
         )
     targets = [path] if path.suffix else [path.with_suffix(s) for s in TABLE_SUFFIXES]
     make_folder(path.parent, "table")

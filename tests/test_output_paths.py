@@ -41,12 +41,11 @@ def test_empty_folder_refuses_one_with_content(tmp_path: Path) -> None:
         empty_folder(tmp_path / "new", "dataset")
 
 
-def test_a_folder_is_no_table_name(tmp_path: Path) -> None:
-    (tmp_path / "o").mkdir()
-    for out in (tmp_path / "o", tmp_path):
-        with pytest.raises(ConfigError, match="is a folder"):
-            write_table(pd.DataFrame({"a": [1]}), out)
-    assert files_under(tmp_path) == set()
+def test_a_table_without_suffix_goes_beside_a_folder_of_its_name(tmp_path: Path) -> None:
+    (tmp_path / "runs").mkdir()  # as the benchmark keeps runs/ beside its runs table
+    written = write_table(pd.DataFrame({"a": [1]}), tmp_path / "runs")
+    assert sorted(p.name for p in written) == ["runs.csv", "runs.md", "runs.parquet"]
+    assert not any((tmp_path / "runs").iterdir())
 
 
 def test_synth_from_a_bad_source_writes_nothing(tmp_path: Path) -> None:

@@ -101,10 +101,16 @@ def cmd_convert_egtea(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from svtas_ray.data.layout import Dataset
+    from svtas_ray.errors import ConfigError
     from svtas_ray.evaluate import prediction_videos, score_predictions
     from svtas_ray.metrics import METRIC_NAMES, per_video_table
-    from svtas_ray.results import write_table
+    from svtas_ray.results import TABLE_SUFFIXES, write_table
 
+    if args.out and Path(args.out).is_dir():  # write_table would put the tables beside it
+        raise ConfigError(
+            f"{args.out}: is a folder; name the table file (e.g. {Path(args.out) / 'table.csv'}, "
+            f"or {Path(args.out) / 'table'} for all of {', '.join(TABLE_SUFFIXES)})"
+        )
     ds = Dataset.open(args.gt, _background(args.bg))
     pred_dir = Path(args.pred)
     videos = prediction_videos(ds, pred_dir, args.split)
