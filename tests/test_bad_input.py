@@ -9,6 +9,7 @@ that names the offending file (with its line where there is one), never a traceb
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,6 +71,17 @@ def _npz_features(tmp: Path) -> tuple[list[str], str, str]:
     with path.open("wb") as f:
         np.savez(f, x=np.zeros((5, 57), np.float32))
     return ["check-data", str(root)], str(path), r"\.npz archive"
+
+
+def _features_dir(name: str, pattern: str) -> Case:
+    """check-data --features-dir NAME, where ``rgb`` is a file and ``nothing`` is not there."""
+
+    def build(tmp: Path) -> tuple[list[str], str, str]:
+        root = write_tiny_dataset(tmp / "ds")
+        (root / "rgb").write_text("x")
+        return ["check-data", str(root), "--features-dir", name], str(root / name), pattern
+
+    return build
 
 
 # --------------------------------------------------------------------------- score
@@ -176,7 +188,8 @@ def _synth_bg_without_from_labels(tmp: Path) -> tuple[list[str], str, str]:
 
 
 def _checkpoint(tmp: Path, classes: int = 3, dim: int = 5) -> tuple[Path, Path]:
-    """A tiny dataset and a segmenter checkpoint trained (untrained here) for it."""
+    """A tiny dataset and a segmenter checkpoint trained (untrained here) for it, in a run
+    folder whose meta.json records no tuned post-processing."""
     import dataclasses
 
     from svtas_ray.config import ClipConfig, DataConfig, ModelConfig, TrainConfig
@@ -195,7 +208,24 @@ def _checkpoint(tmp: Path, classes: int = 3, dim: int = 5) -> tuple[Path, Path]:
     model = build_segmenter(dataclasses.replace(model_cfg), classes, (dim,))
     path = tmp / "run" / "checkpoints" / "best.pt"
     save_checkpoint(path, model, cfg, classes, (dim,), names)
+    (tmp / "run" / "meta.json").write_text("{}\n")
     return root, path
+
+
+def _run_without_meta(command: str) -> Case:
+    """eval or stream (default --post) of a checkpoint whose run folder lost its meta.json."""
+
+    def build(tmp: Path) -> tuple[list[str], str, str]:
+        _, ckpt = _checkpoint(tmp)
+        meta = tmp / "run" / "meta.json"
+        meta.unlink()
+        args = ["eval", "--checkpoint", str(ckpt)]
+        if command == "stream":
+            np.save(tmp / "clip.npy", np.zeros((5, 20), np.float32))
+            args = ["stream", "--checkpoint", str(ckpt), "--features", str(tmp / "clip.npy")]
+        return args, str(meta), r"no such file, .*--post raw decodes without post-processing"
+
+    return build
 
 
 def _eval_other_class_count(tmp: Path) -> tuple[list[str], str, str]:
@@ -335,6 +365,8 @@ CASES: dict[str, Case] = {
     "features_no_frames": _dataset_file("features/v1.npy", np.zeros((5, 0), np.float32), "empty"),
     "features_truncated": _truncated_features,
     "features_npz": _npz_features,
+    "features_dir_missing": _features_dir("nothing", "--features-dir nothing: .*does not exist$"),
+    "features_dir_is_a_file": _features_dir("rgb", r"--features-dir rgb: .*rgb is not a folder$"),
     "prediction_not_utf8": _prediction_not_utf8,
     "score_split_traversal": _score_split_traversal,
     "viz_video_traversal": _viz_video_traversal,
@@ -391,6 +423,8 @@ CASES: dict[str, Case] = {
         _new_folder, "is a file", "--videos", "{tmp}/rulstm/actions.csv"
     ),
     "eval_other_class_count": _eval_other_class_count,
+    "eval_run_without_meta": _run_without_meta("eval"),
+    "stream_run_without_meta": _run_without_meta("stream"),
     "stream_object_array": _stream_features(np.array([{"x": 1}], dtype=object), "not a readable"),
     "stream_not_npy": _stream_features(b"a,b\n1,2\n", "not a .npy file"),
     "stream_wrong_dim": _stream_features(np.zeros((7, 20), np.float32), "D=7 per frame"),
@@ -417,8 +451,21 @@ def test_the_tiny_inputs_are_good_before_they_are_broken(tmp_path: Path) -> None
     """The cases above fail because of what each breaks, not because the base inputs are bad."""
     root = write_tiny_dataset(tmp_path / "ds")
     assert run_cli("check-data", str(root), cwd=tmp_path).returncode == 0
+    assert run_cli("check-data", str(root), "--features-dir", "features").returncode == 0
+    shutil.rmtree(root / "features")  # without --features-dir, a labels-only dataset is fine
+    labels_only = run_cli("check-data", str(root), cwd=tmp_path)
+    assert labels_only.returncode == 0 and "features    none" in labels_only.stdout
     src = write_rulstm(tmp_path / "rulstm")
     out = run_cli("convert-egtea", str(src), str(tmp_path / "out"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     check = run_cli("check-data", str(tmp_path / "out"), "--bg", "None", cwd=tmp_path)
     assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.parametrize("command", ["eval", "stream"])
+def test_post_raw_needs_no_meta_json(tmp_path: Path, command: str) -> None:
+    """Without the run's meta.json, --post raw still decodes (the refusal above names it)."""
+    args, _, _ = _run_without_meta(command)(tmp_path)
+    out = run_cli(*args, "--post", "raw", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "post-processing: none" in out.stdout

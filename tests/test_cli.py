@@ -108,7 +108,12 @@ def test_score_text_output_lists_every_metric(tiny_dataset: Path, tmp_path: Path
             lambda p: p.write_text("a\n" * 3),
             r"v0\.txt: prediction has 3 frames but its ground truth",
         ),
-        (lambda p: p.write_text("a\nzebra\n"), r"v0\.txt: frame 1: label 'zebra' is not in"),
+        # the line of the file, counted from 1 as in every label-file message
+        (lambda p: p.write_text("a\nzebra\n"), r"v0\.txt:2: label 'zebra' is not in"),
+        (
+            lambda p: p.write_text(f"{MSTCN_HEADER}\na a\na zebra\n"),
+            r"v0\.txt:3: label 'zebra' is not in the dataset's mapping\.txt$",
+        ),
         (lambda p: p.unlink(), r"v0\.txt: prediction file not found"),
     ],
 )

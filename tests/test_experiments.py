@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from trainer_helpers import ray_cluster
 
+from svtas_ray import config as config_mod
 from svtas_ray.cli import experiment as experiment_cli
 from svtas_ray.config import SynthConfig, TrainConfig
 from svtas_ray.data.presets import PRESETS
@@ -224,3 +225,56 @@ def test_all_splits_are_checked_before_any_trial_starts(
     assert "all splits:" not in out and not (tmp_path / "runs").exists()  # no trial started
     assert experiment_cli.main(exp, ["--split=all", f"--resume={tmp_path}"]) == 2
     assert "no tune/ folder in it" in capsys.readouterr().err
+
+
+def _interrupted_splits_run(tmp_path: Path) -> tuple[Path, TrainConfig]:
+    """The folder an interrupted ``--split all`` run leaves (tune/, config.json) on real data."""
+    from svtas_ray.data.cache import ensure_synthetic
+
+    root = ensure_synthetic(
+        SynthConfig(preset="gtea", num_videos=6, scale=0.3, feature_dim=32), tmp_path / "gtea"
+    )
+    exp = load_experiment("gtea")
+    cfg = protocol.resolve_config(exp, str(root), overrides={"runs_dir": str(tmp_path / "runs")})
+    out = tmp_path / "runs" / "gtea" / "splits-1"
+    (out / "tune").mkdir(parents=True)
+    config_mod.save(cfg, out / "config.json")
+    return out, cfg
+
+
+def test_resuming_all_splits_refuses_data_flags_like_one_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = _interrupted_splits_run(tmp_path)
+    exp = load_experiment("gtea")
+    data = [f"--data-root={tmp_path / 'gtea'}", f"--cache-dir={tmp_path}", "--synth=scale=0.5"]
+    # --set too: a split that had started resumes from its own checkpoint and settings
+    argv = ["--split=all", f"--resume={out}", *data, "--set=iterations=7"]
+    assert experiment_cli.main(exp, argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        f"--resume continues {out} on its own data and splits, so --data-root, --cache-dir, "
+        "--synth, --set cannot apply (the resource flags can)"
+    ), err
+    assert len(err.splitlines()) == 1
+
+
+def test_resuming_all_splits_reads_the_saved_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the first run recorded (its data above all), with the new resource flags: not the
+    experiment's defaults (the synthetic preset)."""
+    out, saved = _interrupted_splits_run(tmp_path)
+    seen: list[TrainConfig] = []
+
+    def run_splits(cfg: TrainConfig, splits: object, resume: str | None) -> None:
+        seen.append(cfg)
+        raise KeyboardInterrupt  # stop here, as Ray would start next
+
+    monkeypatch.setattr(tune_mod, "run_splits", run_splits)
+    monkeypatch.setenv("SVTAS_CACHE", str(tmp_path / "cache"))  # never made: no preset
+    argv = ["--split=all", f"--resume={out}", "--num-workers=3"]
+    assert experiment_cli.main(load_experiment("gtea"), argv) == 130
+    expected = config_mod.override(saved, {"resources.num_workers": 3})
+    assert seen == [expected] and seen[0].data.root == str(tmp_path / "gtea")
+    assert not (tmp_path / "cache").exists()

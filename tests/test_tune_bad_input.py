@@ -100,6 +100,23 @@ def test_space_not_utf8_is_one_sentence(
         ({"algo.lr": {"choice": []}}, "choice needs a non-empty list"),
         ({"algo.lr": {"grid": "abc"}}, "grid needs a non-empty list"),
         ({"algo.lr": {"normal": [0, 1]}}, "one of choice, grid, loguniform, randint, uniform"),
+        # each value of a choice or grid is one its field takes, not first found in a trial
+        (
+            {"algo.lr": {"choice": [1e-3, "fast"]}},
+            "'algo.lr' choice value 'fast' is invalid: input should be a valid number",
+        ),
+        (
+            {"data.modality": {"choice": ["features", 3]}},
+            "'data.modality' choice value 3 is invalid: input should be 'features' or 'frames'",
+        ),
+        (
+            {"model.hidden_dim": {"grid": [32, 1.5]}},
+            "'model.hidden_dim' grid value 1.5 is invalid: input should be a valid integer",
+        ),
+        (
+            {"split": {"grid": [1, "two"]}},
+            r"'split' grid value 'two' \(as data.split\) is invalid: input should be a valid int",
+        ),
     ],
 )
 def test_bad_space_is_refused_before_ray(
@@ -121,6 +138,10 @@ def test_bad_space_is_refused_before_ray(
 def test_default_and_split_spaces_pass_the_check() -> None:
     tune_mod.check_space(tune_mod.SEARCH_SPACE)
     tune_mod.check_space({"split": {"grid": [1, 2]}, "reward.f1_weights": {"choice": [[0, 0, 1]]}})
+    # values a trial converts as it builds its config are not refused (nor checked together)
+    tune_mod.check_space(
+        {"algo.lr": {"choice": ["1e-3", 3e-4]}, "model.input": {"grid": ["frames"]}}
+    )
 
 
 def test_good_input_reaches_ray(tmp_path: Path, base: Path) -> None:

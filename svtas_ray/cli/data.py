@@ -54,8 +54,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_check_data(args: argparse.Namespace) -> int:
     from svtas_ray.data.check import check_dataset
     from svtas_ray.data.layout import Dataset
+    from svtas_ray.errors import DataError
 
-    ds = Dataset.open(args.root, _background(args.bg), args.features_dir)
+    given = args.features_dir
+    ds = Dataset.open(args.root, _background(args.bg), "features" if given is None else given)
+    features = ds.root / ds.features_dir
+    if given is not None and not features.is_dir():
+        # only the default folder may be absent: a labels-only dataset has none
+        problem = "is not a folder" if features.exists() else "does not exist"
+        raise DataError(f"--features-dir {given}: {features} {problem}")
     summary = check_dataset(
         ds,
         args.split,
@@ -208,7 +215,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("root", help="dataset root in the MS-TCN layout")
     p.add_argument("--split", type=int, help="check only this split's videos")
     p.add_argument("--bg", nargs="*", help="background class names (default: background)")
-    p.add_argument("--features-dir", default="features", help="feature folder under the root")
+    p.add_argument(
+        "--features-dir",
+        help="feature folder under the root, which must exist (default: features, if there)",
+    )
     p.add_argument(
         "--alignment",
         default="strict",

@@ -21,6 +21,7 @@ from svtas_ray.experiments.protocol import (
     SCORE_NAMES,
     Experiment,
     resolve_config,
+    resume_all_config,
     resume_split,
     run_all_splits,
     run_split,
@@ -128,29 +129,37 @@ def config_from_args(exp: Experiment, args: argparse.Namespace) -> TrainConfig:
 
 
 def _run(exp: Experiment, args: argparse.Namespace) -> int:
-    if args.resume and args.split != "all":
+    if args.resume:
+        every = args.split == "all"
         ignored = [
             flag
             for flag, given in (
                 ("--data-root", args.data_root),
                 ("--cache-dir", args.cache_dir),
                 ("--synth", args.synth),
-                ("--split", args.split != exp.splits[0]),
+                ("--split", not every and args.split != exp.splits[0]),
+                # a split that had started continues from its own checkpoint and settings
+                ("--set", every and args.set),
             )
             if given
         ]
         if ignored:
+            can = "the resource flags" if every else "--set and the resource flags"
             raise ConfigError(
-                f"--resume continues {args.resume} on its own data and split, so "
-                f"{', '.join(ignored)} cannot apply (--set and the resource flags can)"
+                f"--resume continues {args.resume} on its own data and "
+                f"{'splits' if every else 'split'}, so {', '.join(ignored)} cannot apply "
+                f"({can} can)"
             )
         overrides = {**resource_overrides(args), **parse_overrides(TrainConfig, args.set)}
+        if every:  # the config the first --split all saved, as a single split's run does
+            run_all_splits(exp, resume_all_config(exp, args.resume, overrides), args.resume)
+            return 0
         path, scores = resume_split(args.resume, overrides, progress=not args.quiet)
         _print_scores(path, scores)
         return 0
     cfg = config_from_args(exp, args)
     if args.split == "all":
-        run_all_splits(exp, cfg, args.resume)
+        run_all_splits(exp, cfg)
         return 0
     if args.split not in exp.splits:
         raise ConfigError(f"split {args.split} is not one of {exp.name}'s splits {exp.splits}")

@@ -113,7 +113,12 @@ def _output(out: str | None, run: Path | None, default: str, checkpoint: str, fo
 
 def _post_stage(kind: str | None, run: Path | None, gate: Any, checkpoint: str) -> Any:
     """The :class:`~svtas_ray.models.post_stage.PostStage` ``kind`` (``--post``; None: the
-    run's best) with the settings in the run's ``meta.json``, checked against the model."""
+    run's best) with the settings in the run's ``meta.json``, checked against the model.
+
+    A run folder without its ``meta.json`` is refused unless ``kind`` is ``raw``: the stage the
+    run tuned and its settings are unknown, and raw decoding must be asked for, not fallen
+    back to.
+    """
     import json
 
     from svtas_ray.models.post_stage import PostStage
@@ -122,9 +127,12 @@ def _post_stage(kind: str | None, run: Path | None, gate: Any, checkpoint: str) 
     where: str | Path = f"{checkpoint} (not inside a run folder, so without tuned settings)"
     if run is not None:
         path = where = run / "meta.json"
-        if not path.exists():
-            where = f"{path} (no such file)"
-        elif not path.is_file():
+        if not path.exists() and kind != "raw":
+            raise DataError(
+                f"{path}: no such file, so the post-processing the run tuned is unknown "
+                "(--post raw decodes without post-processing)"
+            )
+        if path.exists() and not path.is_file():
             raise DataError(f"{path}: the run meta file is not a file")
         if path.is_file():
             try:

@@ -33,20 +33,21 @@ def prediction_path(pred_dir: Path, video: str) -> Path:
 
 
 def read_prediction(path: Path, classes: ClassMap) -> np.ndarray:
-    """Class ids ``(T,)`` int64 from a prediction file in either format."""
+    """Class ids ``(T,)`` int64 from a prediction file in either format. A name that is not
+    a class is refused naming its line (``FILE:N``, counted from 1 like the label files')."""
     lines = read_text(path, "prediction file").splitlines()
     if lines and lines[0].strip() == MSTCN_HEADER:
-        names = " ".join(lines[1:]).split()
+        names = [(n, name) for n, line in enumerate(lines[1:], 2) for name in line.split()]
     else:
-        names = [line.strip() for line in lines]
-        while names and not names[-1]:
+        names = [(n, line.strip()) for n, line in enumerate(lines, 1)]
+        while names and not names[-1][1]:
             names.pop()
     if not names:
         raise DataError(f"{path}: prediction file is empty")
     ids = np.empty(len(names), dtype=np.int64)
-    for t, name in enumerate(names):
+    for t, (lineno, name) in enumerate(names):
         if name not in classes:
-            raise DataError(f"{path}: frame {t}: label {name!r} is not in the dataset's mapping")
+            raise DataError(f"{path}:{lineno}: label {name!r} is not in the dataset's mapping.txt")
         ids[t] = classes.id_of(name)
     return ids
 

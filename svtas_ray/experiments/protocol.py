@@ -154,6 +154,25 @@ def resume_split(
         return trainer.path, trainer.finish()
 
 
+def resume_all_config(exp: Experiment, out: str, overrides: Mapping[str, Any]) -> TrainConfig:
+    """The config an interrupted ``--split all`` run saved in ``out`` (its data included), with
+    ``overrides``, checked against the protocol like a new run's."""
+    cfg = config_mod.override(
+        config_mod.load(TrainConfig, _splits_folder(out) / "config.json"), overrides
+    )
+    check_dataset(exp, cfg)
+    return cfg
+
+
+def _splits_folder(out: str) -> Path:
+    """``out``, once it is the output folder of an earlier ``--split all`` run."""
+    if not (Path(out) / "tune").is_dir():
+        raise ConfigError(
+            f"{out}: not the output folder of an earlier --split all run (no tune/ folder in it)"
+        )
+    return Path(out)
+
+
 def split_table(rows: Sequence[dict[str, Any]]) -> Any:
     """Per-split scores plus ``mean`` and ``std`` rows (``rows``: split, run_dir, scores)."""
     import pandas as pd
@@ -178,15 +197,15 @@ def format_mean_std(table: Any) -> str:
 
 
 def run_all_splits(exp: Experiment, cfg: TrainConfig, resume: str | None = None) -> Path:
-    """Every split as a parallel Tune trial; writes ``<out>/splits.{parquet,csv,md}``."""
+    """Every split as a parallel Tune trial; writes ``<out>/splits.{parquet,csv,md}``.
+    ``resume``: the folder of an interrupted run to continue, ``cfg`` its
+    :func:`resume_all_config`."""
     from svtas_ray import results
     from svtas_ray.rl import tune as tune_mod
     from svtas_ray.rl.trainer import checked_split_videos
 
-    if resume is not None and not (Path(resume) / "tune").is_dir():
-        raise ConfigError(
-            f"{resume}: not the output folder of an earlier --split all run (no tune/ folder in it)"
-        )
+    if resume is not None:
+        _splits_folder(resume)
     for split in exp.splits:  # every split's videos, before any trial starts
         checked_split_videos(replace(cfg, data=replace(cfg.data, split=split)))
     out, rows = tune_mod.run_splits(cfg, exp.splits, resume)

@@ -78,7 +78,8 @@ def check_space(space: Any, where: str = "search space") -> None:
     """Refuse a space that Tune or the trials would fail on, in one sentence naming ``where``.
 
     The space is a JSON object; every key is a TrainConfig field (dotted, not a section) or the
-    reserved ``split`` (:func:`trial_config`); every value one distribution with its arguments.
+    reserved ``split`` (:func:`trial_config`); every value one distribution with its arguments,
+    and every value of a ``choice`` or ``grid`` one its field's type takes.
     """
     if not isinstance(space, Mapping):
         raise ConfigError(
@@ -87,7 +88,7 @@ def check_space(space: Any, where: str = "search space") -> None:
         )
     for key, spec in space.items():
         _check_space_key(key, where)
-        problem = _spec_problem(spec)
+        problem = _spec_problem(spec) or _value_problem(key, spec)
         if problem is not None:
             raise ConfigError(f"{where}: {key!r} {problem}")
 
@@ -122,6 +123,32 @@ def _spec_problem(spec: Any) -> str | None:
         return f"{kind} needs low < high, got {args}"
     if kind == "loguniform" and low <= 0:
         return f"loguniform needs low > 0, got {args}"
+    return None
+
+
+def _value_problem(key: str, spec: Mapping[str, Any]) -> str | None:
+    """Why a value of the ``choice`` or ``grid`` ``spec`` of ``key`` would fail its trial, or
+    None: each value goes through the validation :func:`trial_config` applies to the field
+    (pydantic, with its conversions), on its own. Values are not checked together with a
+    config: which combine with which depends on the base config and the other keys' draws."""
+    from pydantic import TypeAdapter, ValidationError
+
+    kind, values = next(iter(spec.items()))
+    if kind not in ("choice", "grid"):
+        return None
+    field = "data.split" if key == "split" else key
+    adapter = TypeAdapter(config_mod.field_type(TrainConfig, field))
+    for value in values:
+        try:
+            adapter.validate_python(value)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            detail = str(err["msg"])
+            detail = detail[:1].lower() + detail[1:]
+            if err["loc"]:
+                detail = f"item {'.'.join(map(str, err['loc']))}: {detail}"
+            as_field = "" if field == key else f" (as {field})"
+            return f"{kind} value {value!r}{as_field} is invalid: {detail}"
     return None
 
 
