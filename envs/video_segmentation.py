@@ -19,6 +19,8 @@ no clip is left.
 ``info`` describes the clip of the observation it comes with: ``video``, ``clip_index``,
 ``num_clips``, ``labels`` ``(clip_len,)`` int64 (:data:`IGNORE_INDEX` on padded slots) and
 ``mask`` ``(clip_len,)`` bool, for auxiliary supervised losses (never part of the observation).
+Every step's info also has ``reward_parts`` ``(reward.parts,)``: the step's reward paid in
+consecutive pieces of the clip (:meth:`Reward.in_parts`; one piece, the reward, by default).
 The terminal step's info has ``clip_index == num_clips``, all-ignored labels and an all-False
 mask, plus the video's scores as floats (keys :data:`~svtas_ray.metrics.METRIC_NAMES`), the
 ``episode_return``, and ``episode``: an :class:`EpisodeResult` with the full-length
@@ -51,7 +53,7 @@ from svtas_ray.data.layout import Dataset
 from svtas_ray.data.video import VideoSource
 from svtas_ray.errors import ConfigError, DataError
 from svtas_ray.metrics import VideoScore
-from svtas_ray.rewards import Reward
+from svtas_ray.rewards import Reward, part_of_slots
 
 ENV_ID = "svtas/VideoSegmentation-v0"
 """The id this env is registered under with Gymnasium (on ``import envs``)."""
@@ -163,6 +165,9 @@ class VideoSegmentationEnv(gym.Env[Observation, Action]):
         self._next = 0  # position in the ordered pass ('sequential')
         # raw frame offset within a clip -> its slot, for expanding actions to raw frames
         self._slot_of = np.arange(self.clip_len * self.sample_rate) // self.sample_rate
+        # raw frame offset within a clip -> its part of the clip's reward (reward.parts)
+        self.parts = cfg.reward.parts
+        self._part_of = part_of_slots(self.clip_len, self.parts)[self._slot_of]
         self._ignored = np.full(self.clip_len, IGNORE_INDEX, dtype=np.int64)
         self._ignored.flags.writeable = False
 
@@ -195,7 +200,10 @@ class VideoSegmentationEnv(gym.Env[Observation, Action]):
         pred = pred_slots[self._slot_of[: stop - start]]
         ep.prediction[start:stop] = pred
         last = ep.clip == ep.plan.num_clips - 1
-        reward = self.reward_fn(pred, ep.labels[start:stop], last=last)
+        pieces = self.reward_fn.in_parts(
+            pred, ep.labels[start:stop], self._part_of[: stop - start], self.parts, last
+        )
+        reward = float(pieces.sum())
         ep.episode_return += reward
         ep.clip += 1
         if last:
@@ -204,6 +212,7 @@ class VideoSegmentationEnv(gym.Env[Observation, Action]):
             ep.close()
         else:
             obs, info = self._observe(ep)
+        info["reward_parts"] = pieces
         return obs, reward, last, False, info
 
     def close(self) -> None:

@@ -135,6 +135,11 @@ class RewardConfig:
     """Base of the dice reward beta1**dice + beta2 (SVTAS-RL code)."""
     dice_beta2: float = 1.0
     """Offset of the dice reward beta1**dice + beta2 (SVTAS-RL code)."""
+    parts: int = 1
+    """Credit within a clip ('segmental' only): the env also pays the clip's reward as ``parts``
+    consecutive pieces, each the change of Φ over its share of the clip's frames (they sum to the
+    clip's reward), and a frame's advantage leaves out the pieces earned before its own
+    (reward-to-go inside the clip; svtas_ray/rl/credit.py). 1: one reward for the whole clip."""
 
     def __post_init__(self) -> None:
         weights = (self.acc_weight, self.edit_weight, *self.f1_weights)
@@ -145,6 +150,12 @@ class RewardConfig:
             "reward weights must not all be 0 for a segmental or terminal reward",
         )
         _require(self.dice_beta1 > 0, f"reward.dice_beta1 must be > 0, got {self.dice_beta1}")
+        _require(self.parts >= 1, f"reward.parts must be >= 1, got {self.parts}")
+        _require(
+            self.parts == 1 or self.kind == "segmental",
+            f"reward.parts > 1 splits the potential-based reward; set reward.kind=segmental "
+            f"(got {self.kind!r}) or reward.parts=1",
+        )
 
 
 @dataclass(frozen=True)
@@ -714,13 +725,14 @@ class TrainConfig:
             "algo.noise_frames=1": self.algo.noise_frames != 1,
             "algo.act_dropout=false": self.algo.act_dropout,
             "algo.ema_decay=0": self.algo.ema_decay != 0,
+            "reward.parts=1": self.reward.parts != 1,
         }
         fixes = [fix for fix, on in native_only.items() if on]
         _require(
             self.engine == "native" or not fixes,
-            "engine='rllib' runs neither the hold gate, coherent or dropout exploration nor a "
-            "weight average (its policy samples every frame on its own, in inference mode); set "
-            + ", ".join(fixes),
+            "engine='rllib' runs neither the hold gate, coherent or dropout exploration, a "
+            "weight average nor credit within a clip (its policy samples every frame on its own, "
+            "in inference mode, and its advantages are per clip); set " + ", ".join(fixes),
         )
         _require(
             not (self.model.hold_gate and self.algo.noise_frames != 1),
@@ -734,6 +746,16 @@ class TrainConfig:
             not (self.model.hold_gate and self.algo.baseline in SAMPLED_BASELINES),
             f"model.hold_gate does not combine with algo.baseline={self.algo.baseline!r} (the "
             "gate's decisions depend on each decode's own past labels); use baseline=value",
+        )
+        _require(
+            self.reward.parts <= self.clip.clip_len,
+            f"reward.parts ({self.reward.parts}) must be at most clip.clip_len "
+            f"({self.clip.clip_len}): each part needs a frame",
+        )
+        _require(
+            self.reward.parts == 1 or self.algo.baseline not in SAMPLED_BASELINES,
+            f"reward.parts > 1 does not combine with algo.baseline={self.algo.baseline!r} (its "
+            "decodes are scored per clip); use baseline=value",
         )
 
     def env(

@@ -20,6 +20,7 @@ no reward is ever NaN.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Collection, Mapping
 from typing import Literal
@@ -44,6 +45,14 @@ def potential(scores: Mapping[str, float], cfg: RewardConfig) -> float:
     """
     weights = (cfg.acc_weight, cfg.edit_weight, *cfg.f1_weights)
     return float(sum(w * scores[k] / 100 for w, k in zip(weights, METRIC_NAMES, strict=True)))
+
+
+def part_of_slots(clip_len: int, parts: int) -> npt.NDArray[np.int64]:
+    """``(clip_len,)`` the part (0 … parts − 1) each slot of a clip falls in (``reward.parts``):
+    ``parts`` consecutive runs of slots, as equal as whole slots allow."""
+    if not 1 <= parts <= clip_len:
+        raise ValueError(f"parts must be in [1, clip_len={clip_len}], got {parts}")
+    return np.arange(clip_len, dtype=np.int64) * parts // clip_len
 
 
 def clip_dice(
@@ -157,6 +166,34 @@ class Reward:
             case "accuracy":
                 return float(np.count_nonzero(p == y) / y.size) if y.size else 0.0
         raise ValueError(f"unknown reward kind {self.cfg.kind!r}")
+
+    def in_parts(
+        self,
+        pred: npt.ArrayLike,
+        labels: npt.ArrayLike,
+        part: npt.ArrayLike,
+        parts: int,
+        last: bool = False,
+    ) -> npt.NDArray[np.float64]:
+        """The reward of one clip paid as ``parts`` consecutive pieces ``(parts,)``.
+
+        pred, labels: ``(L,)`` class ids of the clip's frames; part: ``(L,)`` the
+        non-decreasing part of each frame (a part may hold no frame: it pays 0). The pieces are
+        the successive clip rewards of the frames of each part, so under 'segmental' they sum to
+        the clip's reward and the episode's pieces telescope to Φ(video) as its rewards do.
+        """
+        if parts == 1:
+            return np.array([self(pred, labels, last=last)])
+        p, y, where = np.asarray(pred), np.asarray(labels), np.asarray(part)
+        if where.shape != p.shape or (where.size and np.any(np.diff(where) < 0)):
+            raise ValueError(f"part must be a non-decreasing {p.shape} array of part indices")
+        bounds = np.searchsorted(where, np.arange(parts + 1))
+        return np.array(
+            [
+                self(p[a:b], y[a:b], last=last and i == parts - 1)
+                for i, (a, b) in enumerate(itertools.pairwise(bounds))
+            ]
+        )
 
     def _potential(self) -> float:
         return potential(self._scorer.scores(), self.cfg) if self._scorer.frames else 0.0

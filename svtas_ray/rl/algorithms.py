@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from svtas_ray.config import SAMPLED_BASELINES, AlgoConfig, RewardConfig
 from svtas_ray.models.hold_gate import GateState, HoldGate
 from svtas_ray.models.interface import State, detach_state, reset_state
-from svtas_ray.rl import losses
+from svtas_ray.rl import credit, losses
 from svtas_ray.rl.batch import TorchChunk
 from svtas_ray.rl.policy import log_prob_entropy
 
@@ -38,7 +38,7 @@ class Targets:
     """Per-clip advantages and value targets, computed once from the behaviour values."""
 
     advantages: torch.Tensor
-    """(N, K)"""
+    """(N, K), or (N, K, L) per frame with credit within the clip (``reward.parts`` > 1)"""
     returns: torch.Tensor
     """(N, K)"""
 
@@ -59,7 +59,13 @@ def targets(chunk: TorchChunk, algo: AlgoConfig) -> Targets:
             ret = adv + v
         case _:
             adv, ret = torch.zeros_like(r), torch.zeros_like(r)
-    if algo.kind in RL_KINDS and algo.normalize_advantages and adv.numel() > 1:
+    if algo.kind in RL_KINDS and chunk.reward_before is not None:
+        adv = credit.frame_advantages(adv, chunk.reward_before)
+        if algo.normalize_advantages:  # over the valid frames
+            valid = adv[chunk.masks]
+            if valid.numel() > 1:
+                adv = (adv - valid.mean()) / (valid.std() + 1e-8)
+    elif algo.kind in RL_KINDS and algo.normalize_advantages and adv.numel() > 1:
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     return Targets(adv, ret)
 

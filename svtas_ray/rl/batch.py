@@ -58,6 +58,9 @@ class Chunk:
     """(N, K) str video id of each clip (frames mode; None with features)."""
     frame_index: np.ndarray | None = None
     """(N, K, L) int32 label-frame index of each slot (frames mode; the learner decodes them)."""
+    reward_before: np.ndarray | None = None
+    """(N, K, L) float32 the reward each frame's clip earned before the frame's piece
+    (``reward.parts`` > 1, :mod:`svtas_ray.rl.credit`; None otherwise)."""
 
     @property
     def rows(self) -> int:
@@ -115,6 +118,8 @@ class TorchChunk:
     """(N, K) or None (no hold gate)."""
     gate_run: torch.Tensor | None = None
     """(N, K) or None."""
+    reward_before: torch.Tensor | None = None
+    """(N, K, L) or None (one reward per clip)."""
 
     @staticmethod
     def of(chunk: Chunk, device: torch.device | str, obs: np.ndarray | None = None) -> TorchChunk:
@@ -133,6 +138,7 @@ class TorchChunk:
             "baseline_rewards": t(np.zeros_like(chunk.rewards) if greedy is None else greedy),
             "gate_prev": None if chunk.gate_prev is None else t(chunk.gate_prev),
             "gate_run": None if chunk.gate_run is None else t(chunk.gate_run),
+            "reward_before": None if chunk.reward_before is None else t(chunk.reward_before),
         }
         for f in fields(TorchChunk):
             if f.name not in kwargs:

@@ -99,12 +99,13 @@ def ppo_policy_loss(
     Args:
         logp: (..., L) log-probability of the taken frame labels under the current policy.
         logp_old: (..., L) the same under the behaviour policy.
-        advantages: (...) one advantage per clip, broadcast over its L frames.
+        advantages: (...) one advantage per clip, broadcast over its L frames, or (..., L) one
+            per frame (credit within the clip, :mod:`svtas_ray.rl.credit`).
         mask: (..., L) valid frames.
         clip: the PPO ε.
     """
     ratio = torch.exp(logp - logp_old)
-    adv = advantages.unsqueeze(-1)
+    adv = _per_frame(advantages, logp)
     surrogate = torch.minimum(ratio * adv, ratio.clamp(1.0 - clip, 1.0 + clip) * adv)
     loss = -masked_mean(surrogate, mask)
     with torch.no_grad():
@@ -117,8 +118,14 @@ def ppo_policy_loss(
 
 
 def pg_loss(logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """REINFORCE / actor-critic loss −E[log π(a_frame) · A_clip] over valid frames."""
-    return -masked_mean(logp * advantages.unsqueeze(-1), mask)
+    """REINFORCE / actor-critic loss −E[log π(a_frame) · A] over valid frames; advantages
+    ``(...)`` per clip or ``(..., L)`` per frame, as :func:`ppo_policy_loss`."""
+    return -masked_mean(logp * _per_frame(advantages, logp), mask)
+
+
+def _per_frame(advantages: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
+    """Advantages shaped to broadcast over ``logp`` ``(..., L)``."""
+    return advantages if advantages.dim() == logp.dim() else advantages.unsqueeze(-1)
 
 
 def dice_scale(

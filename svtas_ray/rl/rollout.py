@@ -23,7 +23,9 @@ from svtas_ray.config import SAMPLED_BASELINES, TrainConfig
 from svtas_ray.metrics import METRIC_NAMES
 from svtas_ray.models.hold_gate import GateState
 from svtas_ray.models.interface import reset_state
+from svtas_ray.rewards import part_of_slots
 from svtas_ray.rl.batch import Chunk
+from svtas_ray.rl.credit import reward_before
 from svtas_ray.rl.frames import VideoPlans, clip_refs
 from svtas_ray.rl.policy import (
     FrameCategorical,
@@ -85,6 +87,7 @@ class RolloutWorker:
         dataset = self.envs.envs[0].dataset
         self.plans = VideoPlans(dataset, cfg.clip)
         self.frames_mode = cfg.data.modality == "frames"
+        self.part_of = part_of_slots(cfg.clip.clip_len, cfg.reward.parts)
         self.baseline: BaselineRewards | None = None
         if cfg.algo.kind == "reinforce" and cfg.algo.baseline in SAMPLED_BASELINES:
             decodes = cfg.algo.baseline_samples if cfg.algo.baseline == "mean_of_samples" else 1
@@ -143,6 +146,8 @@ class RolloutWorker:
         lab = np.zeros((n, clips, length), np.int64)
         msk = np.zeros((n, clips, length), bool)
         done = np.zeros((n, clips), bool)
+        parts = self.cfg.reward.parts
+        before = np.zeros((n, clips, length), np.float32) if parts > 1 else None
         stats = RolloutStats(self.index, self.node_id(), 0, 0, 0.0, 0.0)
         fresh = self.model.initial_state(n, "cpu")
         for k in range(clips):
@@ -164,6 +169,9 @@ class RolloutWorker:
             if baseline is not None and self.baseline is not None:
                 baseline[:, k] = self.baseline(self._decodes(out.final), self.infos)
             self.obs, rew[:, k], done[:, k], _, self.infos = self.envs.step(act[:, k])
+            if before is not None:
+                pieces = [i.get("final_info", i)["reward_parts"] for i in self.infos]
+                before[:, k] = reward_before(np.stack(pieces), self.part_of)
             for info in self.infos:
                 if "final_info" in info:
                     stats.episodes.append(episode_row(info["final_info"]))
@@ -193,6 +201,7 @@ class RolloutWorker:
             gate_run=gate_run,
             video=None if videos is None else videos.astype(str),  # fixed-width: zero-copy
             frame_index=frame_index,
+            reward_before=before,
         )
         return chunk, stats
 
