@@ -538,6 +538,12 @@ class AlgoConfig:
     (gSDE, Raffin et al. 2022; coloured noise, Eberhard et al. 2023). 1: independent frames."""
     normalize_advantages: bool = True
     """Standardise advantages over the batch (ppo, reinforce, actor_critic)."""
+    reward_trains: Literal["policy", "gate"] = "policy"
+    """RL kinds: what the policy-gradient terms (ratio or log-probability, and entropy) train.
+    'policy': the whole policy, class logits and hold gate; 'gate' (needs ``model.hold_gate``):
+    the hold gate alone, so the class logits learn from the cross-entropy only and the reward
+    decides hold or switch, a few parameters whose gradient pools every frame of the batch
+    (docs/learning.md, "What the segmental reward tells a frame")."""
     grad_clip: float = 1.0
     """Global gradient-norm clip (0: off)."""
     chunk_clips: int = 8
@@ -746,6 +752,10 @@ class TrainConfig:
             not (self.model.hold_gate and self.algo.baseline in SAMPLED_BASELINES),
             f"model.hold_gate does not combine with algo.baseline={self.algo.baseline!r} (the "
             "gate's decisions depend on each decode's own past labels); use baseline=value",
+        )
+        _require(
+            self.algo.reward_trains == "policy" or self.model.hold_gate,
+            "algo.reward_trains='gate' trains the hold gate alone; set model.hold_gate=true",
         )
         _require(
             self.reward.parts <= self.clip.clip_len,

@@ -284,3 +284,48 @@ def test_ppo_trains_the_gate_and_evaluation_decodes_with_it(
     capsys.readouterr()
     assert cli_main([*argv, "--out", str(tmp_path / "eval-edited")]) == 0
     assert "the offset tuned on the run's validation videos (2.5)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("trains", ["policy", "gate"])
+def test_reward_trains_the_gate_alone_when_asked(
+    trains: str, tiny_gtea: Path, tmp_path: Path
+) -> None:
+    """``algo.reward_trains='gate'``: the policy terms' gradient reaches the hold gate and
+    nothing else; with 'policy' it reaches the class logits too."""
+    from svtas_ray.rl import algorithms
+    from svtas_ray.rl.batch import TorchChunk
+    from svtas_ray.rl.rollout import RolloutWorker
+    from svtas_ray.rl.trainer import split_videos
+
+    cfg = override(
+        tiny_config(tiny_gtea, tmp_path, "ppo"),
+        {
+            "model.hold_gate": True,
+            "algo.reward_trains": trains,
+            # the policy terms alone
+            **{f"algo.{k}": 0.0 for k in ("ce_coef", "smooth_coef", "gate_ce_coef", "vf_coef")},
+        },
+    )
+    worker = RolloutWorker(cfg, tuple(split_videos(cfg)[0]), 0)
+    weights = {k: v.detach().numpy() for k, v in worker.model.state_dict().items()}
+    chunk = TorchChunk.of(worker.sample(weights, 4)[0], "cpu")
+    model = worker.model.train()
+    fresh = model.initial_state(chunk.actions.shape[0], "cpu")
+    rep = algorithms.replay(model, chunk, range(4), chunk.start_state, fresh)
+    total, _ = algorithms.loss(
+        rep, chunk, range(4), algorithms.targets(chunk, cfg.algo), cfg.algo, cfg.reward
+    )
+    model.zero_grad()
+    total.backward()
+    moved = {
+        name.split(".")[0]
+        for name, p in model.named_parameters()
+        if p.grad is not None and p.grad.abs().sum() > 0
+    }
+    assert "hold_gate" in moved
+    assert (moved == {"hold_gate"}) == (trains == "gate"), moved
+
+
+def test_reward_training_the_gate_needs_one(tiny_gtea: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"trains the hold gate alone; set model\.hold_gate=true"):
+        override(tiny_config(tiny_gtea, tmp_path), {"algo.reward_trains": "gate"})

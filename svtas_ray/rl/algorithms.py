@@ -172,7 +172,7 @@ def loss(
         case "supervised":
             total = aux
         case "ppo":
-            logp, ent = _action_terms(policy_rep, chunk, sl)
+            logp, ent = _action_terms(policy_rep, chunk, sl, algo.reward_trains)
             policy, ps = losses.ppo_policy_loss(logp, chunk.logp[:, sl], adv, mask, algo.clip)
             value = F.mse_loss(policy_rep.values, ret)
             total = policy + algo.vf_coef * value - algo.ent_coef * ent + aux
@@ -184,7 +184,7 @@ def loss(
                 approx_kl=ps.approx_kl,
             )
         case "reinforce" | "actor_critic":
-            logp, ent = _action_terms(policy_rep, chunk, sl)
+            logp, ent = _action_terms(policy_rep, chunk, sl, algo.reward_trains)
             policy = losses.pg_loss(logp, adv, mask)
             use_value = algo.kind == "actor_critic" or algo.baseline == "value"
             value = F.mse_loss(policy_rep.values, ret) if use_value else torch.zeros(())
@@ -209,11 +209,14 @@ def loss(
 
 
 def _action_terms(
-    replayed: Replay, chunk: TorchChunk, sl: slice
+    replayed: Replay, chunk: TorchChunk, sl: slice, trains: str = "policy"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """log π of the stored actions ``(N, W, L)`` and the mean entropy over valid frames."""
+    """log π of the stored actions ``(N, W, L)`` and the mean entropy over valid frames;
+    ``trains='gate'`` (``algo.reward_trains``) lets their gradient reach the hold gate only."""
     mask = chunk.masks[:, sl]
     logits = replayed.logits[-1].float()  # the policy is the last stage
+    if trains == "gate":
+        logits = logits.detach()
     start = _gate_start(chunk, sl)
     logp, ent = log_prob_entropy(replayed.gate, logits, chunk.actions[:, sl], start, mask)
     return logp, losses.masked_mean(ent, mask)
