@@ -46,8 +46,8 @@ Selection = Literal["last", "val"]
 RLLIB_ONLY_KINDS = ("appo", "impala")
 RLLIB_KINDS = ("ppo", *RLLIB_ONLY_KINDS)
 """Algorithm kinds the RLlib engine runs."""
-Baseline = Literal["value", "none", "self_critical", "mean_of_samples"]
-SAMPLED_BASELINES = ("self_critical", "mean_of_samples")
+Baseline = Literal["value", "none", "self_critical", "mean_of_samples", "leave_one_out"]
+SAMPLED_BASELINES = ("self_critical", "mean_of_samples", "leave_one_out")
 """Baselines scored from other decodes of the same clips (svtas_ray.rl.reward_baseline)."""
 LrSchedule = Literal["constant", "cosine"]
 Part = Literal["train", "test"]
@@ -515,10 +515,14 @@ class AlgoConfig:
     """Baseline of 'reinforce': the value head, none, 'self_critical': the return the greedy
     (arg-max) segmentation of the same clips earns under the same weights (Rennie et al. 2017), or
     'mean_of_samples': the mean return of ``baseline_samples`` further sampled segmentations of
-    the same clips (Kool et al. 2019). The two sampled baselines' returns are not bootstrapped
-    where a chunk cuts a video, so let chunk_clips cover one."""
+    the same clips (Kool et al. 2019), or 'leave_one_out': ``baseline_samples`` further samples
+    that are trained too, each decode against the mean return of the others (RLOO, Kool et al.
+    2019), so a rollout yields 1 + baseline_samples sampled segmentations of every clip for one
+    forward pass. The sampled baselines' returns are not bootstrapped where a chunk cuts a video,
+    so let chunk_clips cover one."""
     baseline_samples: int = 4
-    """Extra sampled segmentations per clip scored for ``baseline='mean_of_samples'``."""
+    """Extra sampled segmentations per clip for ``baseline='mean_of_samples'`` or
+    ``'leave_one_out'``."""
     act_dropout: bool = False
     """Rollout workers act with the model's dropout layers on (input dropout and each
     TCN layer's, with masks from a seeded generator per worker), as the learner trains, instead

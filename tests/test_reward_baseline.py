@@ -1,5 +1,6 @@
-"""The sampled baselines of ``reinforce`` (self-critical, mean of samples): hand-made advantages,
-the worker's baseline rewards, and one training iteration on Ray with each."""
+"""The sampled baselines of ``reinforce`` (self-critical, mean of samples, leave one out):
+hand-made advantages, the worker's baseline rewards and decodes, and one training iteration on
+Ray with each."""
 
 from __future__ import annotations
 
@@ -30,6 +31,63 @@ def test_advantage_is_sampled_minus_greedy_return_to_go() -> None:
     # greedy:  [0.5 + 0.5·0.5, 0.5, 1]
     torch.testing.assert_close(ret, torch.tensor([[1.0, 0.0, 2.0]]))
     torch.testing.assert_close(adv, torch.tensor([[0.25, -0.5, 1.0]]))
+
+
+def test_leave_one_out_advantage_is_each_return_minus_the_others_mean() -> None:
+    rewards = torch.tensor([[1.0, 0.0]])
+    extra = torch.tensor([[[0.0, 2.0], [1.0, 1.0]]])  # (N, K, S): two further decodes
+    dones = torch.tensor([[False, False]])
+    adv, ret = losses.leave_one_out_advantages(rewards, extra, dones, gamma=1.0)
+    # returns-to-go per decode: clip 0 [1, 1, 3], clip 1 [0, 1, 1]
+    torch.testing.assert_close(ret, torch.tensor([[1.0, 0.0]]))
+    expected = torch.tensor([[[1 - 2.0, 1 - 2.0, 3 - 1.0], [0 - 1.0, 1 - 0.5, 1 - 0.5]]])
+    torch.testing.assert_close(adv, expected)
+    torch.testing.assert_close(adv.sum(-1), torch.zeros(1, 2))  # RLOO advantages sum to 0
+
+
+def test_leave_one_out_trains_every_decode(tiny_gtea: Path, tmp_path: Path) -> None:
+    """The worker keeps each further decode and its own reward; the loss gives every decode
+    its leave-one-out advantage, with log-probabilities from one replay."""
+    from svtas_ray.rl.rollout import RolloutWorker
+    from svtas_ray.rl.trainer import split_videos
+
+    cfg = tiny_config(
+        tiny_gtea,
+        tmp_path,
+        "reinforce",
+        baseline="leave_one_out",
+        baseline_samples=3,
+        normalize_advantages=False,
+        ce_coef=0.0,
+        smooth_coef=0.0,
+    )
+    worker = RolloutWorker(cfg, tuple(split_videos(cfg)[0]), 0)
+    weights = {k: v.detach().numpy() for k, v in worker.model.state_dict().items()}
+    chunk, _ = worker.sample(weights, 4)
+    n, k, length = chunk.actions.shape
+    assert chunk.extra_actions is not None and chunk.extra_rewards is not None
+    assert chunk.extra_actions.shape == (n, k, 3, length)
+    assert chunk.extra_rewards.shape == (n, k, 3)
+    np.testing.assert_allclose(chunk.baseline_rewards, chunk.extra_rewards.mean(-1), rtol=1e-6)
+    valid = chunk.masks[:, :, None, :].repeat(3, 2)
+    assert (chunk.extra_actions[valid] != chunk.actions[:, :, None, :].repeat(3, 2)[valid]).any()
+    batch = TorchChunk.of(chunk, "cpu")
+    tgt = algorithms.targets(batch, cfg.algo)
+    assert tgt.advantages.shape == (n, k, 4)
+    # the loss is the mean over decodes of −E[log π(decode) · its advantage]
+    model = worker.model
+    fresh = model.initial_state(n, "cpu")
+    rep = algorithms.replay(model, batch, range(k), batch.start_state, fresh)
+    total, _ = algorithms.loss(rep, batch, range(k), tgt, cfg.algo, cfg.reward)
+    from svtas_ray.rl.policy import FrameCategorical
+
+    policy = FrameCategorical(rep.logits[-1])
+    decodes = [batch.actions, *batch.extra_actions.unbind(2)]
+    expected = sum(
+        losses.pg_loss(policy.log_prob(a), tgt.advantages[..., s], batch.masks)
+        for s, a in enumerate(decodes)
+    ) / 4 - cfg.algo.ent_coef * losses.masked_mean(policy.entropy(), batch.masks)
+    torch.testing.assert_close(total, expected)
 
 
 def test_reinforce_targets_use_the_baseline_rewards() -> None:
@@ -115,7 +173,7 @@ def test_the_workers_greedy_return_is_the_greedy_evaluations_score(
 
 @pytest.mark.ray
 @pytest.mark.usefixtures("ray_cluster")
-@pytest.mark.parametrize("baseline", ["self_critical", "mean_of_samples"])
+@pytest.mark.parametrize("baseline", ["self_critical", "mean_of_samples", "leave_one_out"])
 def test_one_sampled_baseline_iteration_on_ray(
     tiny_gtea: Path, tmp_path: Path, baseline: str
 ) -> None:

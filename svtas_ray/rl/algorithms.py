@@ -7,7 +7,8 @@ A learner replays each chunk from its stored start state, clip by clip, carrying
 - ``ppo``: per-frame clipped ratio with the clip's GAE advantage; value loss; entropy bonus.
 - ``reinforce``: Monte-Carlo returns (bootstrapped only where a chunk cuts a video) minus a
   baseline: the behaviour value, nothing, the greedy segmentation's return (``self_critical``)
-  or the mean return of further samples (``mean_of_samples``).
+  or the mean return of further samples (``mean_of_samples``); with ``leave_one_out`` those
+  further samples are trained too, each decode against the mean of the others.
 - ``actor_critic``: one-step TD advantages from the value head.
 - ``paper_mc`` / ``paper_td``: the SVTAS-RL code's CE (summed over stages) weighted by the
   no-grad dice reward β1**dice + β2 of the last stage; one optimiser step per chunk / per clip
@@ -28,7 +29,7 @@ from svtas_ray.models.hold_gate import GateState, HoldGate
 from svtas_ray.models.interface import State, detach_state, reset_state
 from svtas_ray.rl import credit, losses
 from svtas_ray.rl.batch import TorchChunk
-from svtas_ray.rl.policy import log_prob_entropy
+from svtas_ray.rl.policy import FrameCategorical, log_prob_entropy
 
 RL_KINDS = ("ppo", "reinforce", "actor_critic")
 
@@ -38,7 +39,8 @@ class Targets:
     """Per-clip advantages and value targets, computed once from the behaviour values."""
 
     advantages: torch.Tensor
-    """(N, K), or (N, K, L) per frame with credit within the clip (``reward.parts`` > 1)"""
+    """(N, K), or (N, K, L) per frame with credit within the clip (``reward.parts`` > 1), or
+    (N, K, 1 + S) per decode with ``algo.baseline='leave_one_out'`` (the rollout's first)"""
     returns: torch.Tensor
     """(N, K)"""
 
@@ -49,6 +51,8 @@ def targets(chunk: TorchChunk, algo: AlgoConfig) -> Targets:
     match algo.kind:
         case "ppo":
             adv, ret = losses.gae(r, v, d, last, algo.gamma, algo.gae_lambda)
+        case "reinforce" if chunk.extra_rewards is not None:  # leave_one_out
+            adv, ret = losses.leave_one_out_advantages(r, chunk.extra_rewards, d, algo.gamma)
         case "reinforce" if algo.baseline in SAMPLED_BASELINES:
             adv, ret = losses.sample_baseline_advantages(r, chunk.baseline_rewards, d, algo.gamma)
         case "reinforce":
@@ -183,6 +187,20 @@ def loss(
                 clip_fraction=ps.clip_fraction,
                 approx_kl=ps.approx_kl,
             )
+        case "reinforce" if chunk.extra_actions is not None:  # every decode, its own advantage
+            logp, ent = _action_terms(policy_rep, chunk, sl, algo.reward_trains)
+            actions = chunk.extra_actions[:, sl]  # (N, W, S, L)
+            log_probs = FrameCategorical(policy_rep.logits[-1]).log_probs().unsqueeze(2)
+            extra = log_probs.expand(-1, -1, actions.shape[2], -1, -1).gather(
+                -1, actions.unsqueeze(-1)
+            )[..., 0]  # (N, W, S, L): every decode from the same replay
+            logps = [logp, *extra.unbind(2)]
+            policy = sum(
+                (losses.pg_loss(lp, adv[..., s], mask) for s, lp in enumerate(logps)),
+                start=torch.zeros(()),
+            ) / len(logps)
+            total = policy - algo.ent_coef * ent + aux
+            stats.update(policy=_f(policy), value=0.0, entropy=_f(ent))
         case "reinforce" | "actor_critic":
             logp, ent = _action_terms(policy_rep, chunk, sl, algo.reward_trains)
             policy = losses.pg_loss(logp, adv, mask)

@@ -61,6 +61,11 @@ class Chunk:
     reward_before: np.ndarray | None = None
     """(N, K, L) float32 the reward each frame's clip earned before the frame's piece
     (``reward.parts`` > 1, :mod:`svtas_ray.rl.credit`; None otherwise)."""
+    extra_actions: np.ndarray | None = None
+    """(N, K, S, L) int64 the S further sampled decodes of each clip that are trained too
+    (``algo.baseline='leave_one_out'``; None otherwise)."""
+    extra_rewards: np.ndarray | None = None
+    """(N, K, S) float32 the rewards those decodes earned, each on its own episode."""
 
     @property
     def rows(self) -> int:
@@ -120,6 +125,10 @@ class TorchChunk:
     """(N, K) or None."""
     reward_before: torch.Tensor | None = None
     """(N, K, L) or None (one reward per clip)."""
+    extra_actions: torch.Tensor | None = None
+    """(N, K, S, L) or None."""
+    extra_rewards: torch.Tensor | None = None
+    """(N, K, S) or None."""
 
     @staticmethod
     def of(chunk: Chunk, device: torch.device | str, obs: np.ndarray | None = None) -> TorchChunk:
@@ -139,6 +148,8 @@ class TorchChunk:
             "gate_prev": None if chunk.gate_prev is None else t(chunk.gate_prev),
             "gate_run": None if chunk.gate_run is None else t(chunk.gate_run),
             "reward_before": None if chunk.reward_before is None else t(chunk.reward_before),
+            "extra_actions": None if chunk.extra_actions is None else t(chunk.extra_actions),
+            "extra_rewards": None if chunk.extra_rewards is None else t(chunk.extra_rewards),
         }
         for f in fields(TorchChunk):
             if f.name not in kwargs:

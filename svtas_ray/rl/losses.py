@@ -167,6 +167,31 @@ def reward_weighted_ce(
     return masked_mean(ce * weight.detach().unsqueeze(-1), mask)
 
 
+def leave_one_out_advantages(
+    rewards: torch.Tensor, extra_rewards: torch.Tensor, dones: torch.Tensor, gamma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leave-one-out advantages of every decode (RLOO): each decode's return-to-go minus the
+    mean of the other decodes' (``algo.baseline='leave_one_out'``).
+
+    Args:
+        rewards: (N, K) rewards of the rollout's decode (the environment's).
+        extra_rewards: (N, K, S) rewards of the S further decodes, each on its own episode.
+        dones, gamma: as :func:`sample_baseline_advantages` (no bootstrap where a chunk cuts a
+            video).
+
+    Returns:
+        advantages (N, K, 1 + S), the rollout's decode first, and its returns (N, K).
+    """
+    zero = torch.zeros(rewards.shape[0], dtype=rewards.dtype, device=rewards.device)
+    every = torch.cat([rewards.unsqueeze(-1), extra_rewards.to(rewards.dtype)], -1)
+    returns = torch.stack(
+        [discounted_returns(r, dones, zero, gamma) for r in every.unbind(-1)], -1
+    )  # (N, K, 1 + S)
+    n = returns.shape[-1]
+    others = (returns.sum(-1, keepdim=True) - returns) / (n - 1)
+    return returns - others, returns[..., 0]
+
+
 def sample_baseline_advantages(
     rewards: torch.Tensor, baseline_rewards: torch.Tensor, dones: torch.Tensor, gamma: float
 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -57,10 +57,15 @@ class BaselineRewards:
 
     def __call__(self, actions: np.ndarray, infos: Sequence[dict[str, Any]]) -> np.ndarray:
         """Mean reward ``(N,)`` of the decodes ``actions`` ``(S, N, L)`` on the clips ``infos``
+        describe (:meth:`each`, averaged)."""
+        return self.each(actions, infos).mean(0)
+
+    def each(self, actions: np.ndarray, infos: Sequence[dict[str, Any]]) -> np.ndarray:
+        """Reward ``(S, N)`` of each decode of ``actions`` ``(S, N, L)`` on the clips ``infos``
         describe. A row whose info starts a video (``clip_index == 0``) starts new episodes."""
         if actions.shape[0] != len(self.rewards):
             raise ValueError(f"expected {len(self.rewards)} decodes, got {actions.shape[0]}")
-        out = np.zeros(len(infos), np.float32)
+        out = np.zeros((len(self.rewards), len(infos)), np.float32)
         for i, info in enumerate(infos):
             video, k = str(info["video"]), int(info["clip_index"])
             plan = self.plans.plan(video)
@@ -70,5 +75,5 @@ class BaselineRewards:
                 if k == 0:
                     rewards[i].reset()
                 pred = plan.expand_clip(np.asarray(actions[s, i], np.int64), k)
-                out[i] += rewards[i](pred, labels, last=k == plan.num_clips - 1)
-        return out / len(self.rewards)
+                out[s, i] = rewards[i](pred, labels, last=k == plan.num_clips - 1)
+        return out

@@ -5,8 +5,8 @@ several chunks; each chunk stores the memory at its start so a learner can repla
 per frame from the last stage's logits. Evaluation runs the greedy policy over given videos.
 
 In frames mode a chunk holds references to its clips' frames, not the frames (:mod:`.frames`);
-with ``algo.baseline`` = 'self_critical' or 'mean_of_samples' it also holds the rewards other
-decodes of the same clips earned (:mod:`.reward_baseline`).
+with a sampled ``algo.baseline`` it also holds the rewards other decodes of the same clips
+earned (:mod:`.reward_baseline`), and with 'leave_one_out' those decodes, which are trained too.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class RolloutWorker:
         self.part_of = part_of_slots(cfg.clip.clip_len, cfg.reward.parts)
         self.baseline: BaselineRewards | None = None
         if cfg.algo.kind == "reinforce" and cfg.algo.baseline in SAMPLED_BASELINES:
-            decodes = cfg.algo.baseline_samples if cfg.algo.baseline == "mean_of_samples" else 1
+            decodes = 1 if cfg.algo.baseline == "self_critical" else cfg.algo.baseline_samples
             self.baseline = BaselineRewards(
                 cfg.reward, self.num_classes, dataset.background_ids, self.plans, n, decodes
             )
@@ -148,6 +148,10 @@ class RolloutWorker:
         done = np.zeros((n, clips), bool)
         parts = self.cfg.reward.parts
         before = np.zeros((n, clips, length), np.float32) if parts > 1 else None
+        trained = self.cfg.algo.baseline == "leave_one_out"  # the extra decodes are trained too
+        samples = self.cfg.algo.baseline_samples
+        extra_act = np.zeros((n, clips, samples, length), np.int64) if trained else None
+        extra_rew = np.zeros((n, clips, samples), np.float32) if trained else None
         stats = RolloutStats(self.index, self.node_id(), 0, 0, 0.0, 0.0)
         fresh = self.model.initial_state(n, "cpu")
         for k in range(clips):
@@ -167,7 +171,12 @@ class RolloutWorker:
             logp[:, k] = logp_k.numpy()
             val[:, k] = out.value.float().numpy()
             if baseline is not None and self.baseline is not None:
-                baseline[:, k] = self.baseline(self._decodes(out.final), self.infos)
+                decodes = self._decodes(out.final)  # (S, N, L)
+                each = self.baseline.each(decodes, self.infos)  # (S, N)
+                baseline[:, k] = each.mean(0)
+                if extra_act is not None and extra_rew is not None:
+                    extra_act[:, k] = decodes.transpose(1, 0, 2)
+                    extra_rew[:, k] = each.T
             self.obs, rew[:, k], done[:, k], _, self.infos = self.envs.step(act[:, k])
             if before is not None:
                 pieces = [i.get("final_info", i)["reward_parts"] for i in self.infos]
@@ -202,6 +211,8 @@ class RolloutWorker:
             video=None if videos is None else videos.astype(str),  # fixed-width: zero-copy
             frame_index=frame_index,
             reward_before=before,
+            extra_actions=extra_act,
+            extra_rewards=extra_rew,
         )
         return chunk, stats
 
