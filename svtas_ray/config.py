@@ -488,7 +488,8 @@ class AlgoConfig:
     ent_coef: float = 0.01
     """Weight of the entropy bonus."""
     ce_coef: float = 1.0
-    """Weight of the auxiliary cross-entropy on the labels from info (RL kinds)."""
+    """Weight of the cross-entropy on the labels from info: of ``supervised``'s objective, and of
+    the auxiliary CE term the RL kinds keep after their pre-training (which runs at weight 1)."""
     smooth_coef: float = 0.15
     """Weight of the truncated-MSE smoothing loss (MS-TCN's 0.15)."""
     policy_dropout: bool = True

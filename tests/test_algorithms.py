@@ -104,6 +104,20 @@ def test_pretraining_is_supervised_then_the_objective_takes_over(
     assert phases == [(1.0, False), (1.0, False), (0.0, True)]
 
 
+def test_pretraining_learns_from_the_labels_whatever_the_kept_ce_weight(
+    worker: RolloutWorker, tiny_gtea: Path, tmp_path: Path
+) -> None:
+    """``ce_coef`` weighs the CE kept beside the RL objective; pre-training is CE at weight 1."""
+    cfg = tiny_config(tiny_gtea, tmp_path, "ppo", pretrain_iterations=1, ce_coef=0.0)
+    learner = Learner(cfg, worker.num_classes, worker.obs_shape)
+    assert learner.phase().kind == "supervised" and learner.phase().ce_coef == 1.0
+    chunk, _ = worker.sample(learner.weights(), 4)
+    learner.update([None], chunk)
+    assert learner.phase() == cfg.algo  # then the RL objective, its CE weight as configured
+    supervised = tiny_config(tiny_gtea, tmp_path, "supervised", pretrain_iterations=1, ce_coef=0.3)
+    assert Learner(supervised, worker.num_classes, worker.obs_shape).phase() == supervised.algo
+
+
 def test_learning_rate_warms_up_linearly(
     worker: RolloutWorker, tiny_gtea: Path, tmp_path: Path
 ) -> None:

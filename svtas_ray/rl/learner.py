@@ -250,10 +250,12 @@ class Learner:
         return sums
 
     def phase(self) -> AlgoConfig:
-        """The objective of the next update: supervised during ``algo.pretrain_iterations``."""
+        """The objective of the next update: supervised during ``algo.pretrain_iterations``,
+        with the cross-entropy at full weight (``ce_coef`` weighs the CE kept beside the RL
+        objective afterwards; at 0 the pre-training would learn nothing from the labels)."""
         algo = self.cfg.algo
-        if self.updates < algo.pretrain_iterations:
-            return dataclasses.replace(algo, kind="supervised", baseline="value")
+        if self.updates < algo.pretrain_iterations and algo.kind != "supervised":
+            return dataclasses.replace(algo, kind="supervised", baseline="value", ce_coef=1.0)
         return algo
 
     def lr(self) -> float:
