@@ -455,6 +455,10 @@ class AlgoConfig:
     inside Adam's gradient instead, 0.05 stopped the recipe learning (docs/learning.md)."""
     lr_decay: float = 1.0
     """Multiplies the learning rate after every update (1: off)."""
+    rl_lr_scale: float = 1.0
+    """Multiplies the learning rate of the RL kinds' updates after the supervised pre-training
+    (RL fine-tuning of a pre-trained policy usually steps far smaller than its pre-training;
+    docs/learning.md, "What the segmental reward tells a frame")."""
     gamma: float = 0.99
     """Discount over clips."""
     gae_lambda: float = 0.95
@@ -587,6 +591,7 @@ class AlgoConfig:
             self.baseline not in SAMPLED_BASELINES or self.kind == "reinforce",
             f"algo.baseline={self.baseline!r} applies to algo.kind='reinforce', not {self.kind!r}",
         )
+        _require(self.rl_lr_scale > 0, f"algo.rl_lr_scale must be > 0, got {self.rl_lr_scale}")
         _require(
             self.baseline_samples >= 1,
             f"algo.baseline_samples must be >= 1, got {self.baseline_samples}",

@@ -196,3 +196,25 @@ def test_policy_terms_without_dropout_start_from_a_ratio_of_one(
         kl[policy_dropout] = (stats["approx_kl"], stats["clip_fraction"])
     assert kl[False] == (pytest.approx(0.0, abs=1e-6), 0.0)
     assert kl[True][0] > 1e-3 and kl[True][1] > 0
+
+
+def test_the_rl_updates_step_at_their_own_scale_of_the_learning_rate(
+    worker: RolloutWorker, tiny_gtea: Path, tmp_path: Path
+) -> None:
+    cfg = tiny_config(
+        tiny_gtea,
+        tmp_path,
+        "ppo",
+        pretrain_iterations=1,
+        rl_lr_scale=0.1,
+        warmup_steps=0,
+        lr_schedule="constant",
+    )
+    learner = Learner(cfg, worker.num_classes, worker.obs_shape)
+    assert learner.lr() == pytest.approx(cfg.algo.lr)  # pre-training: the full rate
+    chunk, _ = worker.sample(learner.weights(), 4)
+    learner.update([None], chunk)
+    assert learner.lr() == pytest.approx(0.1 * cfg.algo.lr)
+    learner.update([None], worker.sample(learner.weights(), 4)[0])  # an RL update
+    rates = [group["lr"] for group in learner.optimizer.param_groups]
+    assert rates == pytest.approx([0.1 * cfg.algo.lr] * len(rates))

@@ -260,12 +260,14 @@ class Learner:
 
     def lr(self) -> float:
         """The learning rate of the next step: linear warm-up, then the schedule (cosine over the
-        run's progress, or constant) times ``lr_decay`` per update."""
+        run's progress, or constant) times ``lr_decay`` per update, times ``rl_lr_scale`` once
+        the RL objective has taken over from the pre-training."""
         algo = self.cfg.algo
         warm = min(1.0, (self.steps + 1) / algo.warmup_steps) if algo.warmup_steps else 1.0
         cosine = 0.5 * (1 + math.cos(math.pi * self.progress))
         shape = cosine if algo.lr_schedule == "cosine" else 1.0
-        return algo.lr * warm * max(shape, 0.01) * algo.lr_decay**self.updates
+        scale = algo.rl_lr_scale if self.phase().kind != "supervised" else 1.0
+        return algo.lr * warm * max(shape, 0.01) * algo.lr_decay**self.updates * scale
 
     def _step(self) -> float:
         """Average gradients over the group, clip them, step; returns the gradient norm."""
