@@ -117,6 +117,15 @@ def test_space_not_utf8_is_one_sentence(
             {"split": {"grid": [1, "two"]}},
             r"'split' grid value 'two' \(as data.split\) is invalid: input should be a valid int",
         ),
+        # a numeric distribution on a field that cannot take its draws
+        (
+            {"model.hidden_dim": {"uniform": [32, 64]}},
+            r"'model.hidden_dim' uniform draw 42\.1\d* is invalid: input should be a valid int",
+        ),
+        (
+            {"algo.kind": {"randint": [0, 3]}},
+            "'algo.kind' randint value 0 is invalid: input should be 'supervised'",
+        ),
     ],
 )
 def test_bad_space_is_refused_before_ray(
@@ -138,6 +147,9 @@ def test_bad_space_is_refused_before_ray(
 def test_default_and_split_spaces_pass_the_check() -> None:
     tune_mod.check_space(tune_mod.SEARCH_SPACE)
     tune_mod.check_space({"split": {"grid": [1, 2]}, "reward.f1_weights": {"choice": [[0, 0, 1]]}})
+    tune_mod.check_space(
+        {"model.hidden_dim": {"randint": [16, 64]}, "algo.gamma": {"uniform": [0.9, 0.99]}}
+    )
     # values a trial converts as it builds its config are not refused (nor checked together)
     tune_mod.check_space(
         {"algo.lr": {"choice": ["1e-3", 3e-4]}, "model.input": {"grid": ["frames"]}}

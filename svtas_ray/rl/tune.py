@@ -127,15 +127,19 @@ def _spec_problem(spec: Any) -> str | None:
 
 
 def _value_problem(key: str, spec: Mapping[str, Any]) -> str | None:
-    """Why a value of the ``choice`` or ``grid`` ``spec`` of ``key`` would fail its trial, or
-    None: each value goes through the validation :func:`trial_config` applies to the field
-    (pydantic, with its conversions), on its own. Values are not checked together with a
+    """Why a value of ``spec`` for ``key`` would fail its trial, or None: each value of a
+    ``choice`` or ``grid``, and for the numeric distributions a value they draw (for ``uniform``
+    and ``loguniform`` one with a fraction, which an integer or a name field refuses; the bounds
+    of ``randint``), goes through the validation :func:`trial_config` applies to the
+    field (pydantic, with its conversions), on its own. Values are not checked together with a
     config: which combine with which depends on the base config and the other keys' draws."""
     from pydantic import TypeAdapter, ValidationError
 
-    kind, values = next(iter(spec.items()))
-    if kind not in ("choice", "grid"):
-        return None
+    kind, args = next(iter(spec.items()))
+    values = list(args)
+    if kind in ("uniform", "loguniform"):
+        low, high = float(args[0]), float(args[1])
+        values = [low + (high - low) / math.pi]  # a draw with a fraction, as Tune's are
     field = "data.split" if key == "split" else key
     adapter = TypeAdapter(config_mod.field_type(TrainConfig, field))
     for value in values:
@@ -148,7 +152,8 @@ def _value_problem(key: str, spec: Mapping[str, Any]) -> str | None:
             if err["loc"]:
                 detail = f"item {'.'.join(map(str, err['loc']))}: {detail}"
             as_field = "" if field == key else f" (as {field})"
-            return f"{kind} value {value!r}{as_field} is invalid: {detail}"
+            what = "value" if kind in ("choice", "grid", "randint") else "draw"
+            return f"{kind} {what} {value!r}{as_field} is invalid: {detail}"
     return None
 
 
