@@ -51,6 +51,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         grace_period=args.grace,
         max_concurrent=args.max_concurrent,
         resume=bool(args.resume),
+        where=args.space or "the default search space",
     )
     print(results.markdown_table(table, digits=4))
     print(f"trials: {out / 'trials.md'}")

@@ -21,7 +21,7 @@ import math
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -131,8 +131,8 @@ def _value_problem(key: str, spec: Mapping[str, Any]) -> str | None:
     ``choice`` or ``grid``, and for the numeric distributions a value they draw (for ``uniform``
     and ``loguniform`` one with a fraction, which an integer or a name field refuses; the bounds
     of ``randint``), goes through the validation :func:`trial_config` applies to the
-    field (pydantic, with its conversions), on its own. Values are not checked together with a
-    config: which combine with which depends on the base config and the other keys' draws."""
+    field (pydantic, with its conversions), on its own. Ranges and values that must go together
+    need the base config and the other keys' draws: :func:`check_draws` checks those."""
     from pydantic import TypeAdapter, ValidationError
 
     kind, args = next(iter(spec.items()))
@@ -154,6 +154,73 @@ def _value_problem(key: str, spec: Mapping[str, Any]) -> str | None:
             as_field = "" if field == key else f" (as {field})"
             what = "value" if kind in ("choice", "grid", "randint") else "draw"
             return f"{kind} {what} {value!r}{as_field} is invalid: {detail}"
+    return None
+
+
+def check_draws(
+    base: TrainConfig,
+    space: Mapping[str, Mapping[str, Sequence[Any]]],
+    where: str = "search space",
+) -> None:
+    """Refuse a checked space (:func:`check_space`) in which some trial would fail on its config:
+    a value out of its field's range (``algo.gamma`` 1.5), or two values that do not go together
+    or with ``base`` (``algo.baseline`` ``self_critical`` drawn with ``algo.kind`` ``ppo``).
+
+    Each key tries its extreme values (each ``choice`` / ``grid`` value; the bounds of the
+    numeric distributions, the upper one just inside the open end Tune draws from; the configs'
+    range checks are bounds, so the extremes stand for the draws between them). Every pair of
+    keys tries every pair of their extremes, the other keys at their first one, and each such
+    draw goes through :func:`trial_config` on ``base``, the validation a trial applies. So every
+    conflict between two keys (or one key and ``base``) is found; one that needs three keys
+    together fails inside its trial. Every draw tried is one a trial can get, so a space whose
+    trials all pass is never refused. The refusal names the fewest keys of the failing draw that
+    still fail with the others back at ``base``."""
+    keys = list(space)
+    extremes = [_extremes(next(iter(space[k].items()))) for k in keys]
+    for combo in _pairwise(extremes):
+        params = dict(zip(keys, combo, strict=True))
+        if _draw_problem(base, params) is None:
+            continue
+        for key in keys:  # drop keys (back to the base config) while the rest still fails
+            fewer = {k: v for k, v in params.items() if k != key}
+            if fewer and _draw_problem(base, fewer) is not None:
+                params = fewer
+        problem = _draw_problem(base, params)
+        draw = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        raise ConfigError(f"{where}: a trial drawing {draw} would fail: {problem}")
+
+
+def _pairwise(extremes: Sequence[Sequence[Any]]) -> Iterator[list[Any]]:
+    """Draws (one value per key) that together hold every pair of two keys' values (and every
+    value of a lone key), the other keys at their first value."""
+    first = [values[0] for values in extremes]
+    for i, values in enumerate(extremes):
+        for a in values:
+            pairs = [(j, b) for j in range(i + 1, len(extremes)) for b in extremes[j]]
+            for j, b in pairs or [(i, a)]:
+                draw = list(first)
+                draw[i], draw[j] = a, b
+                yield draw
+
+
+def _extremes(spec: tuple[str, Sequence[Any]]) -> list[Any]:
+    """The values of a distribution :func:`check_draws` tries (see there)."""
+    kind, args = spec
+    if kind in ("choice", "grid"):
+        return list(args)
+    low, high = args
+    if kind == "randint":
+        return sorted({int(low), int(high) - 1})
+    inside = math.nextafter(float(high), -math.inf)
+    return [float(low), inside]
+
+
+def _draw_problem(base: TrainConfig, params: Mapping[str, Any]) -> str | None:
+    """Why :func:`trial_config` refuses ``params`` on ``base``, or None."""
+    try:
+        trial_config(base, params)
+    except ConfigError as exc:
+        return str(exc).removeprefix("override: ")
     return None
 
 
@@ -384,6 +451,7 @@ def sweep(
     grace_period: int = 1,
     max_concurrent: int = 0,
     resume: bool = False,
+    where: str = "search space",
 ) -> Any:
     """ASHA over ``space`` on ``val_score``; writes trials table and best_config.json into ``out``.
 
@@ -391,7 +459,8 @@ def sweep(
     trials run in the order the space generates them.
 
     ``resume``: continue the interrupted sweep in ``out`` (``Tuner.restore``; its base config and
-    settings are read from ``out``, ``cfg`` is ignored). Returns the trials table (a DataFrame).
+    settings are read from ``out``, ``cfg`` is ignored). ``where`` names the space in a refusal
+    (its file). Returns the trials table (a DataFrame).
     """
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -408,7 +477,8 @@ def sweep(
         check_settings(num_samples, report_every, grace_period, max_concurrent)
         check_new_out(out)
         space = SEARCH_SPACE if space is None else space
-        param_space = to_tune_space(space)
+        param_space = to_tune_space(space, where)
+        check_draws(cfg, space, where)
     if cfg.val_videos == 0:
         raise ConfigError("a sweep selects on validation scores: set val_videos >= 1")
     init_ray(cfg.resources.num_cpus)
