@@ -127,6 +127,29 @@ def test_space_not_utf8_is_one_sentence(
             {"algo.kind": {"randint": [0, 3]}},
             "'algo.kind' randint value 0 is invalid: input should be 'supervised'",
         ),
+        # a value its field's type takes but its range does not: a trial would fail on it
+        (
+            {"algo.lr": {"loguniform": [1e-4, 1e-3]}, "algo.gamma": {"choice": [0.9, 1.5]}},
+            r"a trial drawing algo\.gamma=1\.5 would fail: algo\.gamma must be in \[0, 1\]",
+        ),
+        (
+            {"algo.gae_lambda": {"uniform": [0.5, 1.5]}},
+            r"drawing algo\.gae_lambda=1\.4999\d* would fail: algo\.gae_lambda must be in",
+        ),
+        # two values that do not go together: the refusal names the draw
+        (
+            {
+                "algo.kind": {"choice": ["reinforce", "ppo"]},
+                "algo.baseline": {"grid": ["none", "self_critical"]},
+            },
+            "algo.baseline='self_critical' would fail: algo.baseline='self_critical' applies "
+            "to algo.kind='reinforce', not 'ppo'",
+        ),
+        (
+            {"clip.clip_len": {"choice": [64, 32]}, "reward.parts": {"randint": [1, 49]}},
+            r"drawing clip\.clip_len=32, reward\.parts=48 would fail: reward\.parts \(48\) must "
+            r"be at most clip\.clip_len \(32\)",
+        ),
     ],
 )
 def test_bad_space_is_refused_before_ray(
@@ -155,50 +178,6 @@ def test_default_and_split_spaces_pass_the_check() -> None:
     tune_mod.check_space(
         {"algo.lr": {"choice": ["1e-3", 3e-4]}, "model.input": {"grid": ["frames"]}}
     )
-
-
-@pytest.mark.parametrize(
-    ("space", "pattern"),
-    [
-        # a value its field's type takes but its range does not
-        (
-            {"algo.lr": {"loguniform": [1e-4, 1e-3]}, "algo.gamma": {"choice": [0.9, 1.5]}},
-            r"a trial drawing algo\.gamma=1\.5 would fail: algo\.gamma must be in \[0, 1\]",
-        ),
-        (
-            {"algo.gae_lambda": {"uniform": [0.5, 1.5]}},
-            r"drawing algo\.gae_lambda=1\.4999\d* would fail: algo\.gae_lambda must be in",
-        ),
-        # two values that do not go together: the refusal names the draw
-        (
-            {
-                "algo.kind": {"choice": ["reinforce", "ppo"]},
-                "algo.baseline": {"grid": ["none", "self_critical"]},
-            },
-            "algo.baseline='self_critical' would fail: algo.baseline='self_critical' applies "
-            "to algo.kind='reinforce', not 'ppo'",
-        ),
-        (
-            {"clip.clip_len": {"choice": [64, 32]}, "reward.parts": {"randint": [1, 49]}},
-            r"drawing clip\.clip_len=32, reward\.parts=48 would fail: reward\.parts \(48\) must "
-            r"be at most clip\.clip_len \(32\)",
-        ),
-    ],
-)
-def test_draws_a_trial_would_fail_on_are_refused_before_ray(
-    tmp_path: Path,
-    base: Path,
-    capsys: pytest.CaptureFixture[str],
-    space: object,
-    pattern: str,
-) -> None:
-    path = tmp_path / "space.json"
-    path.write_text(json.dumps(space))
-    out = tmp_path / "sweep"
-    line = _refused(["--config", str(base), "--space", str(path), "--out", str(out)], capsys)
-    assert f"error: {path}: a trial drawing " in line, line
-    assert re.search(pattern, line), line
-    assert not out.exists()
 
 
 def test_draws_valid_only_together_pass_the_check() -> None:
