@@ -95,7 +95,7 @@ def ceiling(run: Path, search: int, seed: int = 0) -> dict[str, Any]:
     out["gate_offset"] = offset
     rules = [(t, s) for t in THETAS for s in (SIGMAS if t > 0 else SIGMAS[:1])]
     by_rule = [
-        scores(partial(_rule, theta=t, min_len=min_len_of(s, longest, rate))) for t, s in rules
+        scores(partial(hold_rule, theta=t, min_len=min_len_of(s, longest, rate))) for t, s in rules
     ]
     out["rule*"] = max(by_rule, key=target)
     by_offset = {o: scores(partial(_gate, gate=gate, offset=o)) for o in OFFSETS}
@@ -107,10 +107,6 @@ def ceiling(run: Path, search: int, seed: int = 0) -> dict[str, Any]:
         gate, best_offset, lambda g: scores(partial(_gate, gate=g)), target, search, seed
     )
     return out
-
-
-def _rule(probs: np.ndarray, theta: float, min_len: int) -> np.ndarray:
-    return hold_rule(probs, theta, min_len)
 
 
 def _gate(probs: np.ndarray, gate: HoldGate, offset: float = 0.0) -> np.ndarray:
